@@ -1,0 +1,50 @@
+# One entry point. A fresh Debian machine with Python 3.11 and Node 20 needs nothing else.
+#   make demo   - the main job: synthesize every stack (cdk-nag enforced) on the embedded config
+#   make test   - every check: ruff, mypy, pytest (unit, stack assertions, snapshots, cfn-lint)
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo synth test lint typecheck unit bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+demo: synth
+
+synth: setup
+	$(CDK) synth --all --quiet
+	@for f in cdk.out/*.template.json; do echo "synthesized $$f"; done
+	@grep -q '"conclusion": "success"' cdk.out/validation-report.json && echo "cdk-nag AwsSolutions: no unacknowledged finding (cdk.out/validation-report.json)"
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: setup
+	$(PY) -m mypy
+
+unit: setup
+	$(PY) -m pytest
+
+test: lint typecheck unit
+
+bench: setup
+	$(PY) bench/bench_synth.py
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

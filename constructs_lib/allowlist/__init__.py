@@ -1,0 +1,3 @@
+from constructs_lib.allowlist.infrastructure import SerialAllowlist
+
+__all__ = ["SerialAllowlist"]

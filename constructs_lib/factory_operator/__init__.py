@@ -1,0 +1,3 @@
+from constructs_lib.factory_operator.infrastructure import FactoryOperatorRole
+
+__all__ = ["FactoryOperatorRole"]

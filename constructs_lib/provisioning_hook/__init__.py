@@ -1,0 +1,3 @@
+from constructs_lib.provisioning_hook.infrastructure import PreProvisioningHook
+
+__all__ = ["PreProvisioningHook"]

@@ -1,0 +1,92 @@
+"""Session fixtures: the app is synthesized once per test session and shared by every test."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+import yaml
+from aws_cdk.assertions import Template
+
+import app as cdk_app
+import config as fleet_config
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).with_name("fixtures")
+CLAIM_CSR = FIXTURES / "claim-sensors.csr.pem"
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+
+@dataclass(frozen=True)
+class Synth:
+    """One synthesized cloud assembly and its stacks' templates."""
+
+    outdir: Path
+    config: fleet_config.FleetConfig
+    stacks: dict[str, cdk.Stack]
+    templates: dict[str, dict[str, Any]]  # stack key -> template JSON
+
+    def template(self, key: str) -> Template:
+        return Template.from_json(self.templates[key])
+
+
+def example_data() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(fleet_config.DEFAULT_CONFIG.read_text())
+    return data
+
+
+def write_config(tmp: Path, data: dict[str, Any]) -> Path:
+    path = tmp / "fleet.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The example config, with the sensors fleet's claim CSR set, synthesized with cdk-nag."""
+    tmp = tmp_path_factory.mktemp("synth")
+    data = example_data()
+    data["fleets"][0]["provisioning"]["claim_csr_file"] = str(CLAIM_CSR)
+    config = fleet_config.load(write_config(tmp, data))
+    outdir = tmp / "cdk.out"
+    app = cdk.App(outdir=str(outdir))
+    stacks = cdk_app.build(app, config)
+    cdk_app.add_checks(app)
+    assembly = app.synth()
+    templates = {key: assembly.get_stack_by_name(stack.stack_name).template for key, stack in stacks.items()}
+    return Synth(outdir, config, stacks, templates)
+
+
+@pytest.fixture
+def provisioning(synth: Synth) -> Template:
+    return synth.template("fleet_provisioning")
+
+
+def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
+
+
+@pytest.fixture
+def example_config_path(tmp_path: Path) -> Iterator[Path]:
+    yield write_config(tmp_path, example_data())
+
+
+def render_arn(value: Any) -> str:
+    """Render a CDK-emitted ``Fn::Join`` ARN the way CloudFormation would, with sample values."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return str(sep).join(render_arn(p) for p in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}.get(
+            value["Ref"], f"<{value['Ref']}>"
+        )
+    return json.dumps(value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,19 +73,33 @@ def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, An
 
 
 @pytest.fixture
-def example_config_path(tmp_path: Path) -> Iterator[Path]:
-    yield write_config(tmp_path, example_data())
+def example_config_path(tmp_path: Path) -> Path:
+    return write_config(tmp_path, example_data())
 
 
-def render_arn(value: Any) -> str:
+SAMPLE_PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}
+#: The longest values a deployment can give the pseudo parameters (as constructs_lib.arns assumes).
+WORST_PSEUDO = {"AWS::Partition": "aws-us-gov", "AWS::Region": "ap-southeast-15", "AWS::AccountId": "123456789012"}
+
+
+def render_arn(value: Any, pseudo: dict[str, str] = SAMPLE_PSEUDO) -> str:
     """Render a CDK-emitted ``Fn::Join`` ARN the way CloudFormation would, with sample values."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and "Fn::Join" in value:
         sep, parts = value["Fn::Join"]
-        return str(sep).join(render_arn(p) for p in parts)
+        return str(sep).join(render_arn(p, pseudo) for p in parts)
     if isinstance(value, dict) and "Ref" in value:
-        return {"AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012"}.get(
-            value["Ref"], f"<{value['Ref']}>"
-        )
+        return pseudo.get(value["Ref"], f"<{value['Ref']}>")
     return json.dumps(value)
+
+
+def render_document(node: Any, pseudo: dict[str, str] = SAMPLE_PSEUDO) -> Any:
+    """A policy document with every ``Fn::Join``/``Ref`` rendered to text."""
+    if isinstance(node, dict) and ("Fn::Join" in node or "Ref" in node):
+        return render_arn(node, pseudo)
+    if isinstance(node, dict):
+        return {k: render_document(v, pseudo) for k, v in node.items()}
+    if isinstance(node, list):
+        return [render_document(v, pseudo) for v in node]
+    return node

@@ -41,13 +41,13 @@ class ThingRegistry(Construct):
         super().__init__(scope, id_)
         self.thing_types: dict[str, iot.CfnThingType] = {}
         self.thing_groups: dict[str, iot.CfnThingGroup] = {}
-        for spec in thing_types:
+        for type_spec in thing_types:
             props = iot.CfnThingType.ThingTypePropertiesProperty(
-                thing_type_description=spec.description or None,
-                searchable_attributes=list(spec.searchable_attributes) or None,
+                thing_type_description=type_spec.description or None,
+                searchable_attributes=list(type_spec.searchable_attributes) or None,
             )
-            self.thing_types[spec.name] = iot.CfnThingType(
-                self, f"Type{_logical(spec.name)}", thing_type_name=spec.name, thing_type_properties=props
+            self.thing_types[type_spec.name] = iot.CfnThingType(
+                self, f"Type{_logical(type_spec.name)}", thing_type_name=type_spec.name, thing_type_properties=props
             )
         pending = list(thing_groups)
         while pending:  # parents first, so each child can depend on its parent

@@ -34,8 +34,9 @@ def test_example_config_loads_into_frozen_models() -> None:
     assert config.template_name_of(config.fleets[0]) == "acme-dev-sensors"
     with pytest.raises(Exception, match="frozen"):
         config.stage = "prod"  # type: ignore[misc]
+    parameters: Any = config.fleets[0].parameters
     with pytest.raises(TypeError):
-        config.fleets[0].parameters["X"] = config.fleets[0].parameters["SerialNumber"]  # type: ignore[index]
+        parameters["X"] = parameters["SerialNumber"]
 
 
 def _set(path: list[str | int], value: Any) -> Mutation:
@@ -50,6 +51,11 @@ def _set(path: list[str | int], value: Any) -> Mutation:
 
 def _long_serial(data: dict[str, Any]) -> None:
     data["fleets"][0]["parameters"]["SerialNumber"]["pattern"] = "^[A-Z0-9]{8,200}$"
+
+
+def _long_template_name(data: dict[str, Any]) -> None:
+    data["name_prefix"] = "acme-corporation"
+    data["fleets"][0]["name"] = "long-fleet-name-x"
 
 
 CASES: list[tuple[str, Mutation, str, str]] = [
@@ -67,7 +73,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     ),
     (
         "derived template name too long",
-        lambda d: (_set(["name_prefix"], "acme-corporation")(d), _set(["fleets", 0, "name"], "long-fleet-name-x")(d)),
+        _long_template_name,
         "fleets[0].name",
         "shorten the fleet name or set template_name",
     ),

@@ -1,0 +1,204 @@
+"""The pre-provisioning hook against moto's DynamoDB: the handler's boto3 code runs unchanged."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from constructs_lib.provisioning_hook.runtime import handler as hook
+
+TABLE = "allowlist"
+FLEET = "sensors"
+CERT_A = "a" * 64
+CERT_B = "b" * 64
+ENV = {
+    "ALLOWLIST_TABLE": TABLE,
+    "FLEET_NAME": FLEET,
+    "SERIAL_PARAMETER": "SerialNumber",
+    "PARAMETER_PATTERNS": json.dumps(
+        {
+            "SerialNumber": "^[A-Z0-9]{8,16}$",
+            "MacAddress": "^([0-9A-F]{2}:){5}[0-9A-F]{2}$",
+            "Batch": "^[A-Z0-9-]{1,20}$",
+        }
+    ),
+    "PARAMETER_DEFAULTS": json.dumps({"Batch": "UNKNOWN"}),
+    "THING_NAME_TEMPLATE": "sensor-{SerialNumber}",
+}
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "fleet", "KeyType": "HASH"}, {"AttributeName": "serial", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "fleet", "AttributeType": "S"},
+                {"AttributeName": "serial", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        monkeypatch.setattr(hook, "_settings", None)
+        monkeypatch.setattr(hook, "_client", None)
+        yield client
+
+
+def allow(client: Any, serial: str, **extra: Any) -> None:
+    item: dict[str, Any] = {"fleet": {"S": FLEET}, "serial": {"S": serial}, "status": {"S": "ALLOWED"}}
+    item.update(extra)
+    client.put_item(TableName=TABLE, Item=item)
+
+
+def event(serial: str = "SN00000001", cert: str = CERT_A, **params: str) -> dict[str, Any]:
+    return {
+        "claimCertificateId": "c" * 64,
+        "certificateId": cert,
+        "certificatePem": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----",
+        "templateArn": "arn:aws:iot:eu-west-1:123456789012:provisioningtemplate/acme-dev-sensors",
+        "clientId": "claim.acme-dev-sensors.1",
+        "parameters": {"SerialNumber": serial, "MacAddress": "AA:BB:CC:DD:EE:FF", **params},
+    }
+
+
+def item(client: Any, serial: str) -> dict[str, Any]:
+    result: dict[str, Any] = client.get_item(TableName=TABLE, Key={"fleet": {"S": FLEET}, "serial": {"S": serial}})
+    found: dict[str, Any] = result.get("Item", {})
+    return found
+
+
+def test_allowlisted_serial_is_allowed_and_claimed(dynamodb: Any) -> None:
+    allow(dynamodb, "SN00000001")
+    assert hook.handler(event(), None) == {"allowProvisioning": True, "parameterOverrides": {}}
+    stored = item(dynamodb, "SN00000001")
+    assert stored["status"]["S"] == "CLAIMED"
+    assert stored["claimed_certificate_id"]["S"] == CERT_A
+    assert stored["thing_name"]["S"] == "sensor-SN00000001"
+    assert stored["provision_count"]["N"] == "1"
+
+
+def test_unknown_serial_is_denied_and_nothing_written(dynamodb: Any) -> None:
+    assert hook.handler(event("SN99999999"), None) == {"allowProvisioning": False}
+    assert item(dynamodb, "SN99999999") == {}
+
+
+def test_replay_with_another_certificate_is_denied(dynamodb: Any) -> None:
+    allow(dynamodb, "SN00000001")
+    assert hook.handler(event(cert=CERT_A), None)["allowProvisioning"] is True
+    assert hook.handler(event(cert=CERT_B), None) == {"allowProvisioning": False}
+    assert item(dynamodb, "SN00000001")["claimed_certificate_id"]["S"] == CERT_A
+
+
+def test_retry_with_the_same_certificate_is_allowed(dynamodb: Any) -> None:
+    """A RegisterThing whose response was lost is retried by the device with the same certificate."""
+    allow(dynamodb, "SN00000001")
+    assert hook.handler(event(cert=CERT_A), None)["allowProvisioning"] is True
+    assert hook.handler(event(cert=CERT_A), None)["allowProvisioning"] is True
+
+
+def test_reprovisioning_allowed_by_the_entry(dynamodb: Any) -> None:
+    allow(dynamodb, "SN00000001", allow_reprovision={"BOOL": True})
+    assert hook.handler(event(cert=CERT_A), None)["allowProvisioning"] is True
+    assert hook.handler(event(cert=CERT_B), None)["allowProvisioning"] is True
+    stored = item(dynamodb, "SN00000001")
+    assert stored["claimed_certificate_id"]["S"] == CERT_B
+    assert stored["provision_count"]["N"] == "2"
+
+
+def test_revoked_serial_is_denied_even_with_reprovisioning(dynamodb: Any) -> None:
+    allow(dynamodb, "SN00000001", status={"S": "REVOKED"}, allow_reprovision={"BOOL": True})
+    assert hook.handler(event(), None) == {"allowProvisioning": False}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"SerialNumber": "sn-lower"},
+        {"MacAddress": "aa:bb:cc:dd:ee:ff"},
+        {"Extra": "x"},
+        {"SerialNumber": "SN00000001\n"},
+    ],
+    ids=["serial-pattern", "mac-pattern", "unknown-parameter", "trailing-newline"],
+)
+def test_bad_parameters_are_denied_before_the_table(dynamodb: Any, params: dict[str, str]) -> None:
+    allow(dynamodb, "SN00000001")
+    bad = event()
+    bad["parameters"].update(params)
+    assert hook.handler(bad, None) == {"allowProvisioning": False}
+    assert item(dynamodb, "SN00000001")["status"]["S"] == "ALLOWED"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda e: e.pop("parameters"),
+        lambda e: e.update(parameters=["SN00000001"]),
+        lambda e: e.update(certificateId="not-a-cert-id"),
+        lambda e: e["parameters"].pop("MacAddress"),
+    ],
+    ids=["no-parameters", "parameters-not-a-map", "bad-certificate-id", "missing-required"],
+)
+def test_malformed_events_are_denied(dynamodb: Any, mutate: Any) -> None:
+    allow(dynamodb, "SN00000001")
+    bad = event()
+    mutate(bad)
+    assert hook.handler(bad, None) == {"allowProvisioning": False}
+
+
+def test_table_error_denies(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWLIST_TABLE", "no-such-table")
+    assert hook.handler(event(), None) == {"allowProvisioning": False}
+
+
+def test_trusted_values_from_the_allowlist_override_the_device(dynamodb: Any) -> None:
+    allow(
+        dynamodb,
+        "SN00000001",
+        parameters={"M": {"Batch": {"S": "B-2026-11"}, "SerialNumber": {"S": "EVIL0001"}, "Nope": {"S": "x"}}},
+    )
+    answer = hook.handler(event(Batch="DEVICE-SAYS"), None)
+    # Only declared, pattern-valid parameters; never the serial itself.
+    assert answer == {"allowProvisioning": True, "parameterOverrides": {"Batch": "B-2026-11"}}
+
+
+def test_two_certificates_racing_for_one_serial_only_one_wins(dynamodb: Any) -> None:
+    allow(dynamodb, "SN00000001")
+    settings = hook.Settings(dict(ENV))
+    results: list[bool] = []
+
+    def attempt(cert: str) -> None:
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        try:
+            hook.decide(event(cert=cert), settings, client)
+            results.append(True)
+        except hook.Denied:
+            results.append(False)
+
+    threads = [threading.Thread(target=attempt, args=(c * 64,)) for c in "abcdef"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 5 + [True]
+
+
+def test_decision_is_logged_without_the_certificate_pem(dynamodb: Any, caplog: pytest.LogCaptureFixture) -> None:
+    allow(dynamodb, "SN00000001")
+    with caplog.at_level("INFO", logger="pre_provisioning_hook"):
+        hook.handler(event(), None)
+    record = json.loads(caplog.records[-1].getMessage())
+    assert record["decision"] == "allow"
+    assert record["serial"] == "SN00000001"
+    assert "BEGIN CERTIFICATE" not in caplog.text

@@ -8,14 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
 from config.errors import ConfigIssue
 from config.models import FleetConfig
 from iot_semantics import limits
-
-_ALLOWED_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 
 
 def check_csr_pem(pem: str) -> str | None:
@@ -27,6 +22,10 @@ def check_csr_pem(pem: str) -> str | None:
         )
     if len(pem) > limits.CSR_MAX_CHARS:
         return f"is {len(pem)} characters; AWS IoT accepts CSRs of at most {limits.CSR_MAX_CHARS}"
+    # Imported here: most synths have no claim CSR and need not pay for loading cryptography.
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     try:
         request = x509.load_pem_x509_csr(pem.encode())
     except ValueError:
@@ -38,7 +37,7 @@ def check_csr_pem(pem: str) -> str | None:
         if key.key_size < 2048:
             return f"has an RSA-{key.key_size} key; AWS IoT requires RSA of at least 2048 bits"
     elif isinstance(key, ec.EllipticCurvePublicKey):
-        if not isinstance(key.curve, _ALLOWED_CURVES):
+        if not isinstance(key.curve, ec.SECP256R1 | ec.SECP384R1 | ec.SECP521R1):
             return f"uses curve {key.curve.name}; AWS IoT accepts P-256, P-384 and P-521"
     else:
         return f"has a {type(key).__name__}; AWS IoT accepts RSA (2048+) or EC P-256/P-384/P-521 keys"

@@ -16,7 +16,7 @@ from cdk_nag import AwsSolutionsChecks
 
 import config as fleet_config
 from constructs_lib.errors import SynthCheckError
-from stacks import FleetProvisioningStack
+from stacks import DeviceDefenderStack, FleetProvisioningStack
 
 PROJECT_TAG = "iot-fleet-toolkit"
 
@@ -31,15 +31,23 @@ def environment(config: fleet_config.FleetConfig) -> cdk.Environment:
 def build(app: cdk.App, config: fleet_config.FleetConfig) -> dict[str, cdk.Stack]:
     """Add every stack of ``config`` to ``app`` and tag all resources."""
     env = environment(config)
-    stacks: dict[str, cdk.Stack] = {
-        "fleet_provisioning": FleetProvisioningStack(
+    provisioning = FleetProvisioningStack(
+        app,
+        config.qualified("fleet-provisioning"),
+        config=config,
+        env=env,
+        description=f"IoT fleet provisioning for {config.name_prefix} ({config.stage})",
+    )
+    stacks: dict[str, cdk.Stack] = {"fleet_provisioning": provisioning}
+    if config.defender.enabled:
+        stacks["device_defender"] = DeviceDefenderStack(
             app,
-            config.qualified("fleet-provisioning"),
+            config.qualified("device-defender"),
             config=config,
+            provisioning=provisioning,
             env=env,
-            description=f"IoT fleet provisioning for {config.name_prefix} ({config.stage})",
-        ),
-    }
+            description=f"IoT Device Defender for {config.name_prefix} ({config.stage})",
+        )
     cdk.Tags.of(app).add("project", PROJECT_TAG)
     cdk.Tags.of(app).add("stage", config.stage)
     for key, value in config.tags.items():

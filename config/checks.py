@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from config import defender
 from config.errors import ConfigIssue
 from config.models import Fleet, FleetConfig
 from config.patterns import PLACEHOLDER, max_width, parse_name_template
@@ -38,6 +39,7 @@ def check(config: FleetConfig) -> list[ConfigIssue]:
             )
         seen_templates[template] = fleet.name
         issues += _fleet(config, fleet, path)
+    issues += defender.check(config)
     return issues
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from config import patterns
+from config.defender import Defender
 from iot_semantics import names
 
 
@@ -273,6 +274,7 @@ class FleetConfig(_Model):
     thing_groups: tuple[ThingGroup, ...] = ()
     factory: Factory = Factory()
     fleets: Annotated[tuple[Fleet, ...], Field(min_length=1)]
+    defender: Defender = Defender()
 
     @field_validator("name_prefix")
     @classmethod
@@ -319,3 +321,6 @@ class FleetConfig(_Model):
 
     def thing_group_name(self, name: str) -> str:
         return self.qualified(name)
+
+    def quarantine_group_name(self) -> str:
+        return self.qualified("quarantine")

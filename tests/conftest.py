@@ -53,6 +53,9 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     tmp = tmp_path_factory.mktemp("synth")
     data = example_data()
     data["fleets"][0]["provisioning"]["claim_csr_file"] = str(CLAIM_CSR)
+    # Switch on the account singletons too, so every construct is synthesized once per session.
+    data["defender"]["audit"]["enabled"] = True
+    data["defender"]["logging"]["enabled"] = True
     config = fleet_config.load(write_config(tmp, data))
     outdir = tmp / "cdk.out"
     app = cdk.App(outdir=str(outdir))

@@ -71,9 +71,9 @@ def test_cdk_cli_synth_of_the_example_writes_one_template_per_stack(tmp_path: Pa
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    templates = list(out.glob("*.template.json"))
-    assert [t.name for t in templates] == ["acme-dev-fleet-provisioning.template.json"]
-    template = json.loads(templates[0].read_text())
+    templates = sorted(t.name for t in out.glob("*.template.json"))
+    assert templates == ["acme-dev-device-defender.template.json", "acme-dev-fleet-provisioning.template.json"]
+    template = json.loads((out / "acme-dev-fleet-provisioning.template.json").read_text())
     types = {r["Type"] for r in template["Resources"].values()}
     assert "AWS::IoT::Certificate" not in types
     assert "FleetSensorsClaimCertificateId" not in template["Outputs"]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Aws
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_lib import nag
 from constructs_lib.arns import IOT_ARN_PREFIX
+from constructs_lib.iot_service import iot_service_role
 
 
 class ProvisioningRole(Construct):
@@ -29,17 +29,8 @@ class ProvisioningRole(Construct):
         device_policy_name: str,
     ) -> None:
         super().__init__(scope, id_)
-        self.role = iam.Role(
-            self,
-            "Role",
-            description=f"Runs fleet provisioning for things named {thing_name_prefix}*",
-            assumed_by=iam.ServicePrincipal(
-                "iot.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
-                    "ArnLike": {"aws:SourceArn": f"{IOT_ARN_PREFIX}:*"},
-                },
-            ),
+        self.role = iot_service_role(
+            self, "Role", description=f"Runs fleet provisioning for things named {thing_name_prefix}*"
         )
         # '*' after the fixed start of the fleet's thing names: thing names are chosen per device.
         things = f"{IOT_ARN_PREFIX}:thing/{thing_name_prefix}*"

@@ -1,0 +1,3 @@
+from constructs_lib.alarms.infrastructure import SecurityAlarms
+
+__all__ = ["SecurityAlarms"]

@@ -1,0 +1,3 @@
+from constructs_lib.mitigation.infrastructure import MitigationActions
+
+__all__ = ["MitigationActions"]

@@ -1,0 +1,3 @@
+from constructs_lib.quarantine.infrastructure import Quarantine, deny_all_policy_document
+
+__all__ = ["Quarantine", "deny_all_policy_document"]

@@ -1,0 +1,168 @@
+"""Operator commands: moto where it implements the IoT calls, botocore Stubber (recorded request
+shapes) for the Device Defender APIs moto lacks."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from defender_ops.cli import ExitStatus, run
+
+STACK = "acme-dev-device-defender"
+OUTPUTS = {
+    "acme-dev-fleet-provisioning": {"AllowlistTableName": "t"},
+    STACK: {
+        "QuarantineGroupName": "acme-dev-quarantine",
+        "MitigationActionQuarantineThings": "acme-dev-mitigate-QuarantineThings",
+        "MitigationActionDeactivateDeviceCertificate": "acme-dev-mitigate-DeactivateDeviceCertificate",
+        "MitigationActionPublishFindingToSns": "acme-dev-mitigate-PublishFindingToSns",
+    },
+}
+
+
+@pytest.fixture
+def outputs(tmp_path: Path) -> Path:
+    path = tmp_path / "deploy-outputs.json"
+    path.write_text(json.dumps(OUTPUTS))
+    return path
+
+
+@pytest.fixture
+def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("iot", region_name="eu-west-1")
+        client.create_thing_group(thingGroupName="acme-dev-quarantine")
+        client.create_thing_group(thingGroupName="acme-dev-plant-a-sensors")
+        client.create_thing(thingName="sensor-SN00000001")
+        client.add_thing_to_thing_group(thingGroupName="acme-dev-plant-a-sensors", thingName="sensor-SN00000001")
+        yield client
+
+
+def cli(client: Any, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(list(argv), client_factory=lambda region: client, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def groups(client: Any, thing: str) -> set[str]:
+    return {g["groupName"] for g in client.list_thing_groups_for_thing(thingName=thing)["thingGroups"]}
+
+
+def test_quarantine_and_release(iot: Any, outputs: Path) -> None:
+    code, out, _ = cli(iot, "--outputs", str(outputs), "quarantine", "sensor-SN00000001")
+    assert code == ExitStatus.OK
+    assert "added to acme-dev-quarantine" in out
+    assert groups(iot, "sensor-SN00000001") == {"acme-dev-quarantine", "acme-dev-plant-a-sensors"}
+    code, out, _ = cli(iot, "--outputs", str(outputs), "quarantine", "sensor-SN00000001")
+    assert "already in" in out
+    code, out, _ = cli(iot, "--outputs", str(outputs), "release", "sensor-SN00000001")
+    assert code == ExitStatus.OK
+    assert groups(iot, "sensor-SN00000001") == {"acme-dev-plant-a-sensors"}
+
+
+def test_unknown_thing_is_a_clear_aws_error(iot: Any, outputs: Path) -> None:
+    code, _, err = cli(iot, "--outputs", str(outputs), "quarantine", "sensor-NOPE")
+    assert code == ExitStatus.AWS_ERROR
+    assert "AWS refused DescribeThing: ResourceNotFoundException" in err
+
+
+def test_missing_outputs_file(iot: Any, tmp_path: Path) -> None:
+    code, _, err = cli(iot, "--outputs", str(tmp_path / "none.json"), "quarantine", "x")
+    assert code == ExitStatus.USAGE
+    assert "cannot read outputs file" in err
+
+
+def _client() -> Any:
+    return boto3.client("iot", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def test_mitigate_finding_picks_the_deployed_action_for_its_check(outputs: Path) -> None:
+    client = _client()
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_audit_finding",
+            {"finding": {"findingId": "f-1", "checkName": "DEVICE_CERTIFICATE_SHARED_CHECK", "severity": "CRITICAL"}},
+            {"findingId": "f-1"},
+        )
+        stub.add_response(
+            "start_audit_mitigation_actions_task",
+            {"taskId": "t"},
+            {
+                "taskId": ANY,
+                "target": {"findingIds": ["f-1"]},
+                "auditCheckToActionsMapping": {
+                    "DEVICE_CERTIFICATE_SHARED_CHECK": ["acme-dev-mitigate-DeactivateDeviceCertificate"]
+                },
+                "clientRequestToken": ANY,
+            },
+        )
+        code, out, err = cli(client, "--outputs", str(outputs), "mitigate", "f-1")
+        stub.assert_no_pending_responses()
+    assert code == ExitStatus.OK, err
+    assert "UPDATE_DEVICE_CERTIFICATE" in out
+
+
+def test_mitigate_refuses_an_action_the_check_does_not_support(outputs: Path) -> None:
+    client = _client()
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_audit_finding",
+            {"finding": {"findingId": "f-2", "checkName": "LOGGING_DISABLED_CHECK"}},
+            {"findingId": "f-2"},
+        )
+        code, _, err = cli(
+            client, "--outputs", str(outputs), "mitigate", "f-2", "--action", "ADD_THINGS_TO_THING_GROUP"
+        )
+    assert code == ExitStatus.USAGE
+    assert "does not apply to LOGGING_DISABLED_CHECK" in err
+
+
+def test_violations_lists_every_page() -> None:
+    client = _client()
+    start = datetime(2026, 11, 25, tzinfo=UTC)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "list_active_violations",
+            {
+                "activeViolations": [
+                    {
+                        "thingName": "sensor-A",
+                        "securityProfileName": "acme-dev-sensors-rules",
+                        "behavior": {"name": "BytesOut"},
+                        "violationStartTime": start,
+                    }
+                ],
+                "nextToken": "n1",
+            },
+            {"securityProfileName": "acme-dev-sensors-rules"},
+        )
+        stub.add_response(
+            "list_active_violations",
+            {
+                "activeViolations": [
+                    {
+                        "thingName": "sensor-B",
+                        "securityProfileName": "acme-dev-sensors-rules",
+                        "behavior": {"name": "Disconnects"},
+                    }
+                ]
+            },
+            {"securityProfileName": "acme-dev-sensors-rules", "nextToken": "n1"},
+        )
+        code, out, _ = cli(client, "violations", "--profile", "acme-dev-sensors-rules")
+        stub.assert_no_pending_responses()
+    assert code == ExitStatus.OK
+    assert "sensor-A\tacme-dev-sensors-rules\tBytesOut" in out
+    assert "2 active violation(s)" in out

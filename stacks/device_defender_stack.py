@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from config import FleetConfig
@@ -21,7 +22,7 @@ from constructs_lib.mitigation import MitigationActions
 from constructs_lib.quarantine import Quarantine
 from constructs_lib.security_profile import BehaviorDef, SecurityProfile
 from iot_semantics import defender as dd
-from stacks.fleet_provisioning_stack import FleetProvisioningStack, pascal
+from stacks.fleet_provisioning_stack import FleetProvisioningStack, claim_certificate_parameter, pascal
 
 
 def behavior_def(b: Behavior, custom_types: Mapping[str, str], *, ml_confidence: str | None = None) -> BehaviorDef:
@@ -175,7 +176,11 @@ class DeviceDefenderStack(Stack):
             description="CreateCertificateFromCsr failures (bad CSRs, throttling)",
         )
         claims: list[tuple[str, str]] = [
-            (f"Fleet{pascal(name)}", cert.certificate_id) for name, cert in provisioning.claim_certificates.items()
+            (
+                f"Fleet{pascal(name)}",
+                ssm.StringParameter.value_for_string_parameter(self, claim_certificate_parameter(config, name)),
+            )
+            for name in provisioning.claim_certificates
         ]
         claims += [(f"Claim{i}", cid) for i, cid in enumerate(alarms.claim_certificate_ids)]
         for key, certificate_id in claims:

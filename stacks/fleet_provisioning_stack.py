@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from config import Fleet, FleetConfig
@@ -20,6 +21,11 @@ from constructs_lib.provisioning_hook import PreProvisioningHook
 from constructs_lib.provisioning_role import ProvisioningRole
 from constructs_lib.provisioning_template import FleetProvisioningTemplate, TemplateParameter, ThingSpec
 from constructs_lib.registry import ThingGroupSpec, ThingRegistry, ThingTypeSpec
+
+
+def claim_certificate_parameter(config: FleetConfig, fleet_name: str) -> str:
+    """SSM parameter holding the ID of the claim certificate the stack made for ``fleet_name``."""
+    return f"/{config.name_prefix}/{config.stage}/fleets/{fleet_name}/claim-certificate-id"
 
 
 def pascal(name: str) -> str:
@@ -176,3 +182,12 @@ class FleetProvisioningStack(Stack):
                 )
                 self.claim_certificates[fleet.name] = cert
                 CfnOutput(self, f"{key}ClaimCertificateId", value=cert.certificate_id)
+                # Read by other stacks at deploy time: unlike an export, it can change when the
+                # claim certificate is rotated.
+                ssm.StringParameter(
+                    scope,
+                    "ClaimCertificateIdParameter",
+                    parameter_name=claim_certificate_parameter(config, fleet.name),
+                    string_value=cert.certificate_id,
+                    description=f"Claim certificate ID of fleet {fleet.name}",
+                )

@@ -97,3 +97,18 @@ def test_bad_config_through_the_cli_gives_the_message_not_a_traceback(tmp_path: 
     assert f"{path}:" in result.stderr
     assert "fleets[0].thing_type: 'toaster'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_every_taggable_resource_carries_the_project_tags(synth: Synth) -> None:
+    tagged = 0
+    for template in synth.templates.values():
+        for logical_id, resource in template["Resources"].items():
+            tags = resource.get("Properties", {}).get("Tags")
+            if tags is None:
+                continue
+            tagged += 1
+            pairs = {t["Key"]: t["Value"] for t in tags} if isinstance(tags, list) else dict(tags)
+            assert pairs.get("project") == "iot-fleet-toolkit", logical_id
+            assert pairs.get("stage") == "dev", logical_id
+            assert pairs.get("owner") == "platform-team", logical_id
+    assert tagged > 20

@@ -123,6 +123,15 @@ class TestProfiles:
         flood = next(b for b in sensors_profile["Properties"]["Behaviors"] if b["Name"] == "CommandFlood")
         assert flood["MetricDimension"] == {"DimensionName": "command-topics", "Operator": "IN"}
 
+    def test_statistical_threshold(self, tpl: dict[str, Any]) -> None:
+        behaviors = [
+            b for p in resources_of(tpl, "AWS::IoT::SecurityProfile").values() for b in p["Properties"]["Behaviors"]
+        ]
+        (p999,) = [b for b in behaviors if b["Name"] == "MessagesSentP999"]
+        assert p999["Criteria"]["StatisticalThreshold"] == {"Statistic": "p99.9"}
+        assert p999["Criteria"]["DurationSeconds"] == 900
+        assert "Value" not in p999["Criteria"]
+
     def test_ml_profile_has_only_ml_criteria(self, tpl: dict[str, Any]) -> None:
         (ml,) = [
             p
@@ -199,8 +208,14 @@ class TestAlarms:
         assert any(a["MetricName"] == "CreateCertificateFromCsrFailed" for a in alarms)
         (rate,) = [a for a in alarms if a["MetricName"] == "ApproximateNumberOfThingsRegistered"]
         assert rate["Dimensions"][0]["Name"] == "ClaimCertificateId"
-        assert "Fn::ImportValue" in json.dumps(rate["Dimensions"][0]["Value"])  # the stack's claim certificate
+        # the stack's claim certificate, read from SSM at deploy time (an export would block rotation)
+        assert rate["Dimensions"][0]["Value"] == {"Ref": Match.any_value()} or "Ref" in rate["Dimensions"][0]["Value"]
         assert rate["Period"] == 3600
+
+    def test_no_cross_stack_export_locks(self, synth: Synth, tpl: dict[str, Any]) -> None:
+        assert "Fn::ImportValue" not in json.dumps(tpl)
+        ssm_params = [p["Default"] for p in tpl.get("Parameters", {}).values() if "SSM" in p["Type"]]
+        assert "/acme/dev/fleets/sensors/claim-certificate-id" in ssm_params
 
     def test_critical_audit_findings_alarm(self, tpl: dict[str, Any]) -> None:
         checks = {

@@ -4,6 +4,6 @@ Everything here is pure Python with no CDK, boto3 or network dependency, so the 
 and the policy review can import it on a machine without Node or jsii.
 """
 
-from iot_semantics import limits, names, topics
+from iot_semantics import defender, limits, names, policy_eval, policy_match, template_eval, topics
 
-__all__ = ["limits", "names", "topics"]
+__all__ = ["defender", "limits", "names", "policy_eval", "policy_match", "template_eval", "topics"]

@@ -1,0 +1,149 @@
+"""IoT policy evaluation against the policies this toolkit synthesizes, plus the operators' semantics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from iot_semantics.policy_eval import Context, Effect, evaluate, is_known_variable, unknown_variables
+from tests.conftest import Synth, render_document, resources_of
+
+ARN = "arn:aws:iot:eu-west-1:123456789012"
+ME, OTHER = "sensor-SN00000001", "sensor-SN000000010"
+
+
+def _policy(synth: Synth, stack: str, name: str) -> dict[str, Any]:
+    (doc,) = [
+        r["Properties"]["PolicyDocument"]
+        for r in resources_of(synth.templates[stack], "AWS::IoT::Policy").values()
+        if r["Properties"]["PolicyName"] == name
+    ]
+    rendered: dict[str, Any] = render_document(doc)
+    return rendered
+
+
+def device(client_id: str = ME, *, attached: bool = True, thing_type: str = "acme-dev-env-sensor") -> Context:
+    return Context(client_id=client_id, thing_name=client_id, thing_type=thing_type, is_attached=attached)
+
+
+@pytest.fixture
+def device_policy(synth: Synth) -> dict[str, Any]:
+    return _policy(synth, "fleet_provisioning", "acme-dev-sensors-device")
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "context", "allowed"),
+    [
+        ("iot:Connect", f"client/{ME}", device(), True),
+        ("iot:Connect", f"client/{OTHER}", device(OTHER, attached=False), False),  # cert not attached to OTHER
+        ("iot:Connect", f"client/{ME}", device(thing_type="acme-dev-edge-gateway"), False),  # wrong fleet type
+        ("iot:Publish", f"topic/dt/sensors/{ME}/telemetry", device(), True),
+        ("iot:Publish", f"topic/dt/sensors/{OTHER}/telemetry", device(), False),
+        ("iot:Publish", f"topic/$aws/things/{ME}/shadow/update", device(), True),
+        ("iot:Publish", f"topic/$aws/things/{OTHER}/shadow/update", device(), False),
+        ("iot:Publish", f"topic/$aws/things/{ME}/defender/metrics/json", device(), True),
+        ("iot:Publish", f"topic/cmd/sensors/{ME}/x", device(), False),  # subscribe-only namespace
+        ("iot:Subscribe", f"topicfilter/cmd/sensors/{ME}/#", device(), True),
+        ("iot:Subscribe", "topicfilter/cmd/sensors/#", device(), False),
+        ("iot:Subscribe", "topicfilter/$aws/things/+/shadow/update/accepted", device(), False),
+        ("iot:Subscribe", f"topicfilter/$aws/things/{ME}/tunnels/notify", device(), False),  # feature off
+        ("iot:Receive", f"topic/cmd/sensors/{ME}/reboot", device(), True),
+        ("iot:Receive", f"topic/cmd/sensors/{OTHER}/reboot", device(), False),
+        ("iot:UpdateThingShadow", f"thing/{ME}", device(), False),  # HTTP shadow API not granted
+    ],
+)
+def test_device_policy(
+    device_policy: dict[str, Any], action: str, resource: str, context: Context, allowed: bool
+) -> None:
+    assert evaluate([device_policy], action, f"{ARN}:{resource}", context).allowed is allowed
+
+
+def test_claim_policy_only_provisions(synth: Synth) -> None:
+    claim = _policy(synth, "fleet_provisioning", "acme-dev-sensors-claim")
+    ctx = Context(client_id="claim.acme-dev-sensors.station-7")
+    assert evaluate([claim], "iot:Connect", f"{ARN}:client/claim.acme-dev-sensors.station-7", ctx).allowed
+    assert not evaluate([claim], "iot:Connect", f"{ARN}:client/{ME}", Context(client_id=ME)).allowed
+    assert evaluate([claim], "iot:Publish", f"{ARN}:topic/$aws/certificates/create-from-csr/json", ctx).allowed
+    assert not evaluate([claim], "iot:Publish", f"{ARN}:topic/$aws/certificates/create/json", ctx).allowed
+    assert not evaluate(
+        [claim], "iot:Publish", f"{ARN}:topic/$aws/provisioning-templates/acme-dev-gateways/provision/json", ctx
+    ).allowed
+    assert not evaluate([claim], "iot:Publish", f"{ARN}:topic/dt/sensors/{ME}/telemetry", ctx).allowed
+
+
+def test_quarantine_deny_overrides_the_device_policy(synth: Synth, device_policy: dict[str, Any]) -> None:
+    quarantine = _policy(synth, "device_defender", "acme-dev-quarantine")
+    decision = evaluate([device_policy, quarantine], "iot:Publish", f"{ARN}:topic/dt/sensors/{ME}/x", device())
+    assert decision.effect is Effect.DENY
+    assert decision.statements == ((1, 0, "QuarantineDeniesEverything"),)
+
+
+def test_not_action_and_not_resource() -> None:
+    policy = {
+        "Statement": [
+            {"Effect": "Allow", "NotAction": "iot:Connect", "Resource": "*"},
+            {"Effect": "Deny", "Action": "iot:Publish", "NotResource": f"{ARN}:topic/ok/*"},
+        ]
+    }
+    ctx = Context(client_id="c")
+    assert evaluate([policy], "iot:Publish", f"{ARN}:topic/ok/1", ctx).allowed
+    assert evaluate([policy], "iot:Publish", f"{ARN}:topic/bad", ctx).effect is Effect.DENY
+    assert evaluate([policy], "iot:Connect", f"{ARN}:client/c", ctx).effect is Effect.IMPLICIT_DENY
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "holds"),
+    [
+        ({"StringLike": {"iot:ClientId": "fac-*"}}, Context(client_id="fac-7"), True),
+        ({"StringLike": {"iot:ClientId": "fac-*"}}, Context(client_id="dev-7"), False),
+        ({"IpAddress": {"aws:SourceIp": "198.51.100.0/24"}}, Context(client_id="c", source_ip="198.51.100.9"), True),
+        (
+            {"NotIpAddress": {"aws:SourceIp": "198.51.100.0/24"}},
+            Context(client_id="c", source_ip="198.51.100.9"),
+            False,
+        ),
+        ({"IpAddress": {"aws:SourceIp": "198.51.100.0/24"}}, Context(client_id="c"), False),  # key absent
+        ({"StringEqualsIfExists": {"aws:SourceIp": "1.2.3.4"}}, Context(client_id="c"), True),
+        ({"Null": {"iot:Connection.Thing.ThingName": "true"}}, Context(client_id="c"), True),
+        (
+            {"ForAllValues:StringEquals": {"iot:ConnectAttributes": ["PersistentConnect", "LastWill"]}},
+            Context(client_id="c", extra={"iot:ConnectAttributes": "PersistentConnect"}),
+            True,
+        ),
+        (
+            {"ForAllValues:StringEquals": {"iot:ConnectAttributes": ["PersistentConnect"]}},
+            Context(client_id="c", extra={"iot:ConnectAttributes": "PersistentConnect,LastWill"}),
+            False,
+        ),
+        ({"NumericLessThan": {"iot:ClientId": "5"}}, Context(client_id="3"), False),  # unsupported: never applies
+    ],
+)
+def test_conditions(condition: dict[str, Any], context: Context, holds: bool) -> None:
+    policy = {"Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*", "Condition": condition}]}
+    assert evaluate([policy], "iot:Connect", f"{ARN}:client/{context.client_id}", context).allowed is holds
+
+
+def test_action_wildcards_are_case_insensitive() -> None:
+    policy = {"Statement": [{"Effect": "Allow", "Action": "IoT:Pub*", "Resource": "*"}]}
+    assert evaluate([policy], "iot:Publish", f"{ARN}:topic/a", Context(client_id="c")).allowed
+
+
+def test_unknown_policy_variables_are_reported() -> None:
+    doc = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": [
+                    f"{ARN}:topic/${{iot:ThingName}}/x",
+                    f"{ARN}:topic/${{iot:Connection.Thing.ThingName}}/x",
+                    f"{ARN}:topic/${{iot:Connection.Thing.Attributes[site]}}/x",
+                    f"{ARN}:topic/${{iot:Certificate.Subject.Organization.List}}/x",
+                ],
+            }
+        ]
+    }
+    assert unknown_variables(doc) == ["iot:ThingName"]
+    assert is_known_variable("iot:Certificate.Subject.CommonName")
+    assert not is_known_variable("iot:Thing.ThingName")

@@ -22,7 +22,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+.system-deps: scripts/install-system-deps.sh
+	bash scripts/install-system-deps.sh
+	touch $@
+
+setup: .system-deps $(VENV)/.installed node_modules/.installed
 
 demo: synth
 
@@ -47,4 +51,4 @@ bench: setup
 	$(PY) bench/bench_synth.py
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .system-deps

@@ -55,6 +55,8 @@ class Assembly:
     thing_groups: dict[str, str | None] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Certificates the stacks create from a CSR: logical ID -> (stack, CSR PEM, attached policy names)
+    certificates: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)
 
     @property
     def iot_arn_prefix(self) -> str:
@@ -159,6 +161,15 @@ def _load_stack(asm: Assembly, stack: str, template: Mapping[str, Any]) -> None:
                 hook=hook,
                 stack=stack,
             )
+    for logical, resource in resources.items():
+        if resource["Type"] == "AWS::IoT::Certificate" and "CertificateSigningRequest" in resource["Properties"]:
+            attached = [
+                res.value(r["Properties"]["PolicyName"])
+                for r in resources.values()
+                if r["Type"] == "AWS::IoT::PolicyPrincipalAttachment"
+                and r["Properties"].get("Principal") == {"Fn::GetAtt": [logical, "Arn"]}
+            ]
+            asm.certificates[logical] = (stack, resource["Properties"]["CertificateSigningRequest"], attached)
     outputs = {}
     for key, output in template.get("Outputs", {}).items():
         outputs[key] = str(res.value(output["Value"]))

@@ -1,0 +1,155 @@
+"""The whole double: CA, registry, moto, hooks, provisioning service, mosquitto and the MQTT edge."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from iot_emulator import assembly as assembly_mod
+from iot_emulator.broker import Broker
+from iot_emulator.ca import CertificateAuthority
+from iot_emulator.edge import Edge
+from iot_emulator.hooks import HookRunner
+from iot_emulator.moto_backend import MotoServer
+from iot_emulator.provisioning import Knobs, ProvisioningService
+from iot_emulator.registry import Registry
+
+ENDPOINT_HOST = "localhost"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    ca_file: Path
+
+
+class Double:
+    def __init__(
+        self,
+        cdk_out: Path,
+        state_dir: Path,
+        *,
+        account: str = "123456789012",
+        region: str = "us-east-1",
+        knobs: Knobs | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.region = region
+        self.assembly = assembly_mod.load(cdk_out, account=account, region=region)
+        self.knobs = knobs or Knobs()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.claim_certificate_ids: dict[str, str] = {}
+
+    # lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self) -> Endpoint:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.ca = CertificateAuthority(self.state_dir / "ca")
+        cert_file, key_file = self.ca.server_certificate(self.state_dir / "ca", (ENDPOINT_HOST, "127.0.0.1"))
+        self.registry = Registry(self.state_dir / "registry.sqlite", arn_prefix=self.assembly.iot_arn_prefix)
+        self.registry.define(
+            thing_types=self.assembly.thing_types, groups=self.assembly.thing_groups, policies=self.assembly.policies
+        )
+        self.moto = MotoServer().start()
+        self.dynamodb = boto3.client(
+            "dynamodb",
+            region_name=self.region,
+            endpoint_url=self.moto.url,
+            aws_access_key_id="double",
+            aws_secret_access_key="double",  # noqa: S106 - moto's fixed test credentials
+        )
+        for table in self.assembly.tables.values():
+            self.dynamodb.create_table(
+                TableName=table.name,
+                KeySchema=table.key_schema,
+                AttributeDefinitions=table.attribute_definitions,
+                BillingMode="PAY_PER_REQUEST",
+            )
+        self.hooks = {
+            name: HookRunner(t.hook, aws_environment=self.moto.environment(self.region))
+            for name, t in self.assembly.templates.items()
+            if t.hook is not None
+        }
+        self.service = ProvisioningService(
+            assembly=self.assembly, registry=self.registry, ca=self.ca, hooks=self.hooks, knobs=self.knobs
+        )
+        for logical, (_, csr, policies) in self.assembly.certificates.items():
+            self.claim_certificate_ids[logical] = self.add_certificate(csr, policies)[0]
+        self.broker = Broker(self.state_dir / "broker").start()
+        self.edge = Edge(
+            registry=self.registry,
+            service=self.service,
+            ca_file=self.ca.cert_path,
+            cert_file=cert_file,
+            key_file=key_file,
+            broker_port=self.broker.port,
+            broker_username=self.broker.username,
+            broker_password=self.broker.password,
+            arn_prefix=self.assembly.iot_arn_prefix,
+        )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="iot-double-edge", daemon=True)
+        self._thread.start()
+        port = asyncio.run_coroutine_threadsafe(self.edge.start(), self._loop).result(timeout=10)
+        self.endpoint = Endpoint(ENDPOINT_HOST, port, self.ca.cert_path)
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self.edge.stop(), self._loop).result(timeout=10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._loop = None
+        for hook in getattr(self, "hooks", {}).values():
+            hook.close()
+        for part in ("broker", "moto"):
+            if hasattr(self, part):
+                getattr(self, part).stop()
+        if hasattr(self, "registry"):
+            self.registry.close()
+
+    # administration ----------------------------------------------------------------------------------------
+
+    def add_certificate(self, csr_pem: str, policies: list[str]) -> tuple[str, str]:
+        """Register an ACTIVE certificate from a CSR with ``policies`` attached (e.g. a claim certificate)."""
+        issued = self.ca.issue_from_csr(csr_pem)
+        self.registry.add_certificate(issued.certificate_id, issued.pem, token=None, token_ttl=None, status="ACTIVE")
+        for policy in policies:
+            self.registry.attach_policy(policy, self.registry.cert_arn(issued.certificate_id))
+        return issued.certificate_id, issued.pem
+
+    def allow_serial(self, fleet: str, serial: str, **attributes: Any) -> None:
+        item: dict[str, Any] = {"fleet": {"S": fleet}, "serial": {"S": serial}, "status": {"S": "ALLOWED"}}
+        if attributes.get("allow_reprovision"):
+            item["allow_reprovision"] = {"BOOL": True}
+        (table,) = self.assembly.tables.values()
+        self.dynamodb.put_item(TableName=table.name, Item=item)
+
+    def outputs(self) -> dict[str, dict[str, str]]:
+        """``cdk deploy --outputs-file`` format, plus the double's own connection details."""
+        out = {stack: dict(values) for stack, values in self.assembly.outputs.items()}
+        for logical, cert_id in self.claim_certificate_ids.items():
+            stack = self.assembly.certificates[logical][0]
+            for key, value in out[stack].items():
+                if value == f"{stack}-{logical}":
+                    out[stack][key] = cert_id
+        out["IotDouble"] = {
+            "Endpoint": self.endpoint.host,
+            "Port": str(self.endpoint.port),
+            "CaFile": str(self.endpoint.ca_file),
+            "AwsEndpointUrl": self.moto.url,
+            "Region": self.region,
+        }
+        return out
+
+    def write_outputs(self, path: Path) -> None:
+        path.write_text(json.dumps(self.outputs(), indent=2) + "\n")

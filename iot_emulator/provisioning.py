@@ -10,6 +10,7 @@ bad template evaluation 400 ``InvalidRequestException``, throttling 429 ``Thrott
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,11 +31,43 @@ PENDING = "PENDING_ACTIVATION"
 TOKEN_TTL_SECONDS = 3600.0  # AWS: the ownership token expires after one hour
 
 
+#: Requests per second per operation. The MQTT API's quotas are UNVERIFIED (a user reports
+#: RegisterThing at 10/s); every value is configurable (``--rate``) and can be switched off.
+DEFAULT_RATES = {"RegisterThing": 10.0, "CreateCertificateFromCsr": 10.0, "CreateKeysAndCertificate": 10.0}
+
+
+class RateLimiter:
+    """Token bucket per operation (burst = one second of rate); ``None`` rate means unlimited."""
+
+    def __init__(self, rates: Mapping[str, float | None], clock: Callable[[], float] = time.monotonic) -> None:
+        self.rates = dict(rates)
+        self._clock = clock
+        self._tokens: dict[str, float] = {}
+        self._stamp: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, operation: str) -> bool:
+        rate = self.rates.get(operation)
+        if not rate:
+            return True
+        with self._lock:
+            now = self._clock()
+            tokens = self._tokens.get(operation, rate)
+            tokens = min(rate, tokens + (now - self._stamp.get(operation, now)) * rate)
+            self._stamp[operation] = now
+            if tokens < 1:
+                self._tokens[operation] = tokens
+                return False
+            self._tokens[operation] = tokens - 1
+            return True
+
+
 @dataclass
 class Knobs:
-    """Fault injection for tests and rehearsals."""
+    """Rate limits and fault injection for tests and rehearsals."""
 
     token_ttl_seconds: float = TOKEN_TTL_SECONDS
+    rates: dict[str, float | None] = field(default_factory=lambda: dict(DEFAULT_RATES))
     #: Operation -> True: every request of it is throttled.
     throttle: dict[str, bool] = field(default_factory=dict)
     latency_seconds: float = 0.0
@@ -57,11 +90,12 @@ class ProvisioningService:
         self.hooks = hooks
         self.knobs = knobs or Knobs()
         self.clock = clock
+        self.limiter = RateLimiter(self.knobs.rates)
 
     def _enter(self, operation: str) -> None:
         if self.knobs.latency_seconds:
             time.sleep(self.knobs.latency_seconds)
-        if self.knobs.throttle.get(operation):
+        if self.knobs.throttle.get(operation) or not self.limiter.allow(operation):
             raise ServiceError(429, "ThrottlingException", "Rate exceeded")
 
     def _new_token(self) -> str:

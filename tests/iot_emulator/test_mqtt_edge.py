@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from iot_emulator.double import Double
+from iot_emulator.provisioning import Knobs
 from tests.conftest import Synth
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (make setup)")
@@ -58,7 +59,7 @@ def identity(directory: Path, name: str) -> Identity:
 
 @pytest.fixture(scope="module")
 def double(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Double]:
-    d = Double(synth.outdir, tmp_path_factory.mktemp("double"), region="eu-west-1")
+    d = Double(synth.outdir, tmp_path_factory.mktemp("double"), region="eu-west-1", knobs=Knobs(rates={}))
     d.start()
     yield d
     d.stop()

@@ -60,7 +60,7 @@ def env(synth: Synth, moto_server: MotoServer, tmp_path: Path) -> Iterator[dict[
         for name, t in assembly.templates.items()
         if t.hook is not None
     }
-    knobs = Knobs()
+    knobs = Knobs(rates={})
     service = ProvisioningService(
         assembly=assembly, registry=registry, ca=CertificateAuthority(tmp_path / "ca"), hooks=hooks, knobs=knobs
     )
@@ -267,3 +267,27 @@ def test_reprovisioning_keeps_the_thing_and_merges(env: dict[str, Any]) -> None:
     thing = env["registry"].thing("sensor-SN00000004")
     assert thing.attributes["mac"] == "AA:BB:CC:DD:EE:02"  # AttributePayload MERGE
     assert len(env["registry"].thing_principals("sensor-SN00000004")) == 2
+
+
+def test_rate_limiter_token_bucket() -> None:
+    from iot_emulator.provisioning import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter({"RegisterThing": 10.0}, clock=lambda: now[0])
+    assert sum(limiter.allow("RegisterThing") for _ in range(15)) == 10  # one second of burst
+    now[0] += 0.5
+    assert sum(limiter.allow("RegisterThing") for _ in range(15)) == 5
+    assert all(limiter.allow("CreateKeysAndCertificate") for _ in range(100))  # no rate: unlimited
+
+
+def test_default_rates_throttle_register_thing(env: dict[str, Any]) -> None:
+    service: ProvisioningService = env["service"]
+    service.limiter.rates["CreateCertificateFromCsr"] = 2.0
+    codes = []
+    for _ in range(4):
+        try:
+            service.create_certificate_from_csr({"certificateSigningRequest": csr_pem()[0]})
+            codes.append(200)
+        except ServiceError as exc:
+            codes.append(exc.status_code)
+    assert codes == [200, 200, 429, 429]

@@ -14,6 +14,7 @@ import boto3
 from iot_emulator import assembly as assembly_mod
 from iot_emulator.broker import Broker
 from iot_emulator.ca import CertificateAuthority
+from iot_emulator.control_plane import ControlPlane
 from iot_emulator.edge import Edge
 from iot_emulator.hooks import HookRunner
 from iot_emulator.moto_backend import MotoServer
@@ -95,6 +96,13 @@ class Double:
             broker_password=self.broker.password,
             arn_prefix=self.assembly.iot_arn_prefix,
         )
+        self.control_plane = ControlPlane(
+            registry=self.registry,
+            ca=self.ca,
+            templates=lambda: set(self.assembly.templates),
+            endpoint_host=ENDPOINT_HOST,
+        )
+        self.control_plane_port = self.control_plane.start()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="iot-double-edge", daemon=True)
         self._thread.start()
@@ -109,6 +117,8 @@ class Double:
             if self._thread is not None:
                 self._thread.join(timeout=10)
             self._loop = None
+        if hasattr(self, "control_plane"):
+            self.control_plane.stop()
         for hook in getattr(self, "hooks", {}).values():
             hook.close()
         for part in ("broker", "moto"):
@@ -146,6 +156,7 @@ class Double:
             "Endpoint": self.endpoint.host,
             "Port": str(self.endpoint.port),
             "CaFile": str(self.endpoint.ca_file),
+            "ControlPlaneUrl": f"http://127.0.0.1:{self.control_plane_port}",
             "AwsEndpointUrl": self.moto.url,
             "Region": self.region,
         }

@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,7 +157,12 @@ class Edge:
             cert = self.registry.certificate(certificate_id)
             raw = await asyncio.wait_for(mc.read_packet(reader), timeout=10)
             connect = mc.parse_connect(raw)
-            if cert is None or cert.status != "ACTIVE":
+            expired_claim = (
+                cert is not None
+                and cert.temporary_claim_expires is not None
+                and (cert.temporary_claim_expires < time.time())
+            )
+            if cert is None or cert.status != "ACTIVE" or expired_claim:
                 self.stats.refused_connects += 1
                 writer.write(mc.encode_connack(5 if connect.level == 4 else 0x87, connect.level))
                 return

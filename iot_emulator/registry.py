@@ -166,6 +166,10 @@ class Registry:
         row = self._one("SELECT * FROM certificates WHERE id = ?", certificate_id)
         return _certificate(row) if row else None
 
+    def set_temporary_claim(self, certificate_id: str, expires: float) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE certificates SET temporary_claim_expires = ? WHERE id = ?", (expires, certificate_id))
+
     def certificate_by_token(self, token: str) -> Certificate | None:
         row = self._one("SELECT * FROM certificates WHERE token = ?", token)
         return _certificate(row) if row else None

@@ -3,135 +3,23 @@ device SDK (awsiotsdk IotIdentityClientV2 on MQTT 5, IotIdentityClient on MQTT 3
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from iot_emulator.double import Double
-from iot_emulator.provisioning import Knobs
-from tests.conftest import Synth
+from tests.iot_emulator.helpers import BAD_CSR, CSR_TOPIC, REGISTER_TOPIC, TEMPLATE, Client, Identity, identity
 
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (make setup)")
-
-TEMPLATE = "acme-dev-sensors"
-BAD_CSR = "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----"
-CSR_TOPIC = "$aws/certificates/create-from-csr/json"
-REGISTER_TOPIC = f"$aws/provisioning-templates/{TEMPLATE}/provision/json"
-
-
-@dataclass
-class Identity:
-    key: ec.EllipticCurvePrivateKey
-    key_file: Path
-    csr: str
-    cert_file: Path | None = None
-
-
-def identity(directory: Path, name: str) -> Identity:
-    key = ec.generate_private_key(ec.SECP256R1())
-    key_file = directory / f"{name}.key"
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_file.chmod(0o600)
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .sign(key, hashes.SHA256())
-    )
-    return Identity(key, key_file, csr.public_bytes(serialization.Encoding.PEM).decode())
-
-
-@pytest.fixture(scope="module")
-def double(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Double]:
-    d = Double(synth.outdir, tmp_path_factory.mktemp("double"), region="eu-west-1", knobs=Knobs(rates={}))
-    d.start()
-    yield d
-    d.stop()
-
-
-@pytest.fixture(scope="module")
-def claim(double: Double, tmp_path_factory: pytest.TempPathFactory) -> Identity:
-    directory = tmp_path_factory.mktemp("claim")
-    ident = identity(directory, "claim")
-    _, pem = double.add_certificate(ident.csr, ["acme-dev-sensors-claim"])
-    ident.cert_file = directory / "claim.pem"
-    ident.cert_file.write_text(pem)
-    return ident
-
-
-class Client:
-    """A paho client that records messages and acknowledgements."""
-
-    def __init__(
-        self, double: Double, ident: Identity, client_id: str, protocol: MQTTProtocolVersion = mqtt.MQTTv5
-    ) -> None:
-        self.messages: dict[str, list[Any]] = {}
-        self.pubacks: dict[int, int] = {}
-        self.connack: Any = None
-        self.disconnected = threading.Event()
-        self.connected = threading.Event()
-        self.arrived = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
-        assert ident.cert_file is not None
-        self.client.tls_set(
-            ca_certs=str(double.endpoint.ca_file), certfile=str(ident.cert_file), keyfile=str(ident.key_file)
-        )
-        self.client.on_message = self._message
-        self.client.on_connect = self._connect
-        self.client.on_publish = self._publish
-        self.client.on_disconnect = lambda *a: self.disconnected.set()
-        self.client.connect(double.endpoint.host, double.endpoint.port)
-        self.client.loop_start()
-
-    def _connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self.connack = reason
-        self.connected.set()
-
-    def _publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        self.pubacks[mid] = reason.value if hasattr(reason, "value") else int(reason)
-
-    def _message(self, client: Any, userdata: Any, msg: Any) -> None:
-        with self.arrived:
-            self.messages.setdefault(msg.topic, []).append(json.loads(msg.payload))
-            self.arrived.notify_all()
-
-    def wait_for(self, topics: list[str], timeout: float = 15) -> tuple[str, Any]:
-        deadline = time.monotonic() + timeout
-        with self.arrived:
-            while time.monotonic() < deadline:
-                for t in topics:
-                    if self.messages.get(t):
-                        return t, self.messages[t].pop(0)
-                self.arrived.wait(0.1)
-        raise AssertionError(f"no message on {topics}")
-
-    def request(self, topic: str, payload: Any) -> tuple[str, Any]:
-        self.client.publish(topic, json.dumps(payload) if not isinstance(payload, bytes) else payload, qos=1)
-        return self.wait_for([f"{topic}/accepted", f"{topic}/rejected"])
-
-    def subscribe(self, *topics: str) -> None:
-        self.client.subscribe([(t, 1) for t in topics])
-        time.sleep(0.2)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def provision_with_paho(

@@ -49,6 +49,7 @@ test: lint typecheck unit
 
 bench: setup
 	$(PY) bench/bench_synth.py
+	$(PY) bench/bench_double.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .system-deps

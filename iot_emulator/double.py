@@ -127,6 +127,10 @@ class Double:
         if hasattr(self, "registry"):
             self.registry.close()
 
+    def restart_broker(self) -> None:
+        """Knob: restart mosquitto; every device connection drops and devices must reconnect."""
+        self.broker.restart()
+
     # administration ----------------------------------------------------------------------------------------
 
     def add_certificate(self, csr_pem: str, policies: list[str]) -> tuple[str, str]:

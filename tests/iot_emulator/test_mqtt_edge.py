@@ -277,3 +277,14 @@ def test_empty_token_and_unknown_template(double: Double, tmp_path: Path) -> Non
     assert topic.endswith("/rejected")
     assert body["statusCode"] == 404
     c.close()
+
+
+def test_broker_restart_drops_connections_and_devices_reconnect(double: Double, claim: Identity) -> None:
+    c = Client(double, claim, f"claim.acme-dev-sensors.{uuid.uuid4().hex[:6]}")
+    assert c.connected.wait(10)
+    c.connected.clear()
+    double.restart_broker()
+    assert c.disconnected.wait(10)
+    assert c.connected.wait(20), "paho reconnects on its own once the broker is back"
+    assert not c.connack.is_failure
+    c.close()

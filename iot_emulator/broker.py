@@ -1,7 +1,9 @@
-"""mosquitto, the real broker behind the double's edge: loopback only, password-protected.
+"""mosquitto, the real broker behind the double's edge: loopback, mutual TLS, password.
 
-Devices never reach it directly: the edge terminates their mutual TLS, enforces the IoT
-policies and relays their MQTT traffic with its own broker credentials.
+mosquitto requires TLS 1.2+ and a client certificate from the double's *internal* CA, which only
+the edge holds (device certificates come from another CA and are refused), plus the edge's
+password. Devices never reach it directly: the edge terminates their mutual TLS, enforces the IoT
+policies and relays their MQTT traffic.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ class BrokerError(Exception):
 
 
 class Broker:
-    def __init__(self, state_dir: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, *, ca_file: Path, cert_file: Path, key_file: Path, port: int | None = None
+    ) -> None:
         self.state_dir = state_dir
+        self.ca_file, self.cert_file, self.key_file = ca_file, cert_file, key_file
         self.port = port or free_port()
         self.username = "iot-double-edge"
         self.password = secrets.token_urlsafe(24)
@@ -48,6 +53,11 @@ class Broker:
                 [
                     f"user {getpass.getuser()}",
                     f"listener {self.port} 127.0.0.1",
+                    f"cafile {self.ca_file}",
+                    f"certfile {self.cert_file}",
+                    f"keyfile {self.key_file}",
+                    "tls_version tlsv1.2",
+                    "require_certificate true",
                     "allow_anonymous false",
                     f"password_file {passwords}",
                     "persistence false",

@@ -143,6 +143,25 @@ class CertificateAuthority:
             raise ServiceError(400, "InvalidRequest", "unsupported key")
         return self.issue_device_certificate(key)
 
+    def client_certificate(self, directory: Path, name: str) -> tuple[Path, Path]:
+        """Write ``<name>.pem``/``<name>.key``: a TLS client certificate with CN ``name``."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            self._builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), key.public_key())
+            .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=365))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(self._key, hashes.SHA256())
+        )
+        cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        write_private(
+            key_path,
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+        )
+        return cert_path, key_path
+
     def server_certificate(
         self, directory: Path, hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
     ) -> tuple[Path, Path]:

@@ -81,8 +81,7 @@ def serve(args: argparse.Namespace) -> int:
         }
         (args.state / STATE_FILE).write_text(json.dumps(info, indent=2))
         print(f"IoT double serving {endpoint.host}:{endpoint.port}; outputs in {outputs_file}", flush=True)
-        while not stop.wait(1.0):
-            double.service.sweep_expired()
+        stop.wait()
         return 0
     finally:
         (args.state / STATE_FILE).unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,15 @@ class Double:
         )
         for logical, (_, csr, policies) in self.assembly.certificates.items():
             self.claim_certificate_ids[logical] = self.add_certificate(csr, policies)[0]
-        self.broker = Broker(self.state_dir / "broker").start()
+        internal = CertificateAuthority(self.state_dir / "internal-ca")
+        broker_cert, broker_key = internal.server_certificate(self.state_dir / "internal-ca", ("127.0.0.1",))
+        edge_cert, edge_key = internal.client_certificate(self.state_dir / "internal-ca", "iot-double-edge")
+        self.broker = Broker(
+            self.state_dir / "broker", ca_file=internal.cert_path, cert_file=broker_cert, key_file=broker_key
+        ).start()
+        upstream_ssl = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(internal.cert_path))
+        upstream_ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+        upstream_ssl.load_cert_chain(str(edge_cert), str(edge_key))
         self.edge = Edge(
             registry=self.registry,
             service=self.service,
@@ -95,6 +104,7 @@ class Double:
             broker_username=self.broker.username,
             broker_password=self.broker.password,
             arn_prefix=self.assembly.iot_arn_prefix,
+            upstream_ssl=upstream_ssl,
         )
         self.control_plane = ControlPlane(
             registry=self.registry,
@@ -107,10 +117,21 @@ class Double:
         self._thread = threading.Thread(target=self._loop.run_forever, name="iot-double-edge", daemon=True)
         self._thread.start()
         port = asyncio.run_coroutine_threadsafe(self.edge.start(), self._loop).result(timeout=10)
+        self._stopping = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep, name="iot-double-sweeper", daemon=True)
+        self._sweeper.start()
         self.endpoint = Endpoint(ENDPOINT_HOST, port, self.ca.cert_path)
         return self.endpoint
 
+    def _sweep(self) -> None:
+        """Delete certificates whose ownership token expired unused (AWS does this at expiry)."""
+        while not self._stopping.wait(1.0):
+            self.service.sweep_expired()
+
     def stop(self) -> None:
+        if hasattr(self, "_stopping"):
+            self._stopping.set()
+            self._sweeper.join(timeout=5)
         if self._loop is not None:
             asyncio.run_coroutine_threadsafe(self.edge.stop(), self._loop).result(timeout=10)
             self._loop.call_soon_threadsafe(self._loop.stop)

@@ -21,7 +21,6 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,8 +91,9 @@ class Edge:
         broker_username: str,
         broker_password: str,
         arn_prefix: str,
-        policy_refresh: Callable[[], None] | None = None,
+        upstream_ssl: ssl.SSLContext,
     ) -> None:
+        self.upstream_ssl = upstream_ssl
         self.registry = registry
         self.service = service
         self.broker_port = broker_port
@@ -173,7 +173,9 @@ class Edge:
                 writer.write(mc.encode_connack(5 if connect.level == 4 else 0x87, connect.level))
                 await writer.drain()
                 return
-            up_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.broker_port)
+            up_reader, upstream_writer = await asyncio.open_connection(
+                "127.0.0.1", self.broker_port, ssl=self.upstream_ssl, server_hostname="127.0.0.1"
+            )
             upstream_writer.write(connect.encode(username=self.broker_username, password=self.broker_password))
             self.stats.connections += 1
             await asyncio.gather(

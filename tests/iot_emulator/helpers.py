@@ -26,7 +26,7 @@ REGISTER_TOPIC = f"$aws/provisioning-templates/{TEMPLATE}/provision/json"
 
 @dataclass
 class Identity:
-    key: ec.EllipticCurvePrivateKey
+    key: ec.EllipticCurvePrivateKey | None
     key_file: Path
     csr: str
     cert_file: Path | None = None

@@ -40,7 +40,7 @@ def test_trusted_user_claim_provisions_a_device(iot: Any, double: Double, tmp_pa
     key_file.write_text(claim["keyPair"]["PrivateKey"])
     cert_file = tmp_path / "claim.pem"
     cert_file.write_text(claim["certificatePem"])
-    temporary = Identity(key=None, key_file=key_file, csr="", cert_file=cert_file)  # type: ignore[arg-type]
+    temporary = Identity(key=None, key_file=key_file, csr="", cert_file=cert_file)
     double.allow_serial("sensors", "SN30000001")
     c = Client(double, temporary, "factory-station-1")
     assert c.connected.wait(10)
@@ -92,7 +92,7 @@ def test_expired_temporary_claim_cannot_connect(iot: Any, double: Double, tmp_pa
     double.registry.set_temporary_claim(claim["certificateId"], 0.0)  # five minutes have passed
     (tmp_path / "k").write_text(claim["keyPair"]["PrivateKey"])
     (tmp_path / "c").write_text(claim["certificatePem"])
-    temporary = Identity(key=None, key_file=tmp_path / "k", csr="", cert_file=tmp_path / "c")  # type: ignore[arg-type]
+    temporary = Identity(key=None, key_file=tmp_path / "k", csr="", cert_file=tmp_path / "c")
     c = Client(double, temporary, "factory-station-2")
     assert c.connected.wait(10)
     assert c.connack.is_failure

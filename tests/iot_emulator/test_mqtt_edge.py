@@ -4,6 +4,8 @@ device SDK (awsiotsdk IotIdentityClientV2 on MQTT 5, IotIdentityClient on MQTT 3
 from __future__ import annotations
 
 import shutil
+import socket
+import ssl
 import threading
 import time
 import uuid
@@ -46,6 +48,7 @@ def provision_with_paho(
         device.cert_file = directory / f"{serial}.pem"
         device.cert_file.write_text(created["certificatePem"])
         cert = x509.load_pem_x509_certificate(created["certificatePem"].encode())
+        assert device.key is not None
         assert cert.public_key() == device.key.public_key()
         return device, registered["thingName"]
     finally:
@@ -109,6 +112,7 @@ def test_awsiotsdk_identity_v2_on_mqtt5(double: Double, claim: Identity, tmp_pat
             iotidentity.CreateCertificateFromCsrRequest(certificate_signing_request=device.csr)
         ).result(30)
         cert = x509.load_pem_x509_certificate(created.certificate_pem.encode())
+        assert device.key is not None
         assert cert.public_key() == device.key.public_key()
         cert.verify_directly_issued_by(double.ca.certificate)
         registered = identity_client.register_thing(
@@ -215,6 +219,7 @@ def test_32_concurrent_devices_never_see_each_others_responses(double: Double, c
         assert thing == f"sensor-{serial}"
         assert device.cert_file is not None
         cert = x509.load_pem_x509_certificate(device.cert_file.read_bytes())
+        assert device.key is not None
         assert cert.public_key() == device.key.public_key()  # its own certificate, for its own key
 
 
@@ -288,3 +293,44 @@ def test_broker_restart_drops_connections_and_devices_reconnect(double: Double, 
     assert c.connected.wait(20), "paho reconnects on its own once the broker is back"
     assert not c.connack.is_failure
     c.close()
+
+
+def test_devices_cannot_bypass_the_edge_to_reach_mosquitto(double: Double, claim: Identity) -> None:
+    """mosquitto requires a certificate from the internal CA, which only the edge holds."""
+    assert claim.cert_file is not None
+    assert not _broker_accepts(double, claim)
+    # control: the edge's own certificate gets an answer (a CONNACK refusing the missing password)
+    internal = double.state_dir / "internal-ca"
+    edge = Identity(
+        key=None, key_file=internal / "iot-double-edge.key", csr="", cert_file=internal / "iot-double-edge.pem"
+    )
+    assert _broker_accepts(double, edge)
+
+
+def _broker_accepts(double: Double, ident: Identity) -> bool:
+    """Connect straight to mosquitto with a device certificate; True if it answers CONNECT."""
+    assert ident.cert_file is not None
+    context = ssl.create_default_context(cafile=str(double.state_dir / "internal-ca" / "ca.pem"))
+    context.load_cert_chain(str(ident.cert_file), str(ident.key_file))
+    connect = bytes([0x10, 0x0D, 0, 4]) + b"MQTT" + bytes([5, 2, 0, 60, 0, 0, 0])
+    try:
+        with socket.create_connection(("127.0.0.1", double.broker.port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(connect)
+                return len(tls.recv(16)) > 0  # TLS 1.3 reports a refused certificate on the first read
+    except (ssl.SSLError, OSError):
+        return False
+
+
+def test_expired_tokens_are_swept_in_the_background(double: Double) -> None:
+    double.knobs.token_ttl_seconds = 0.1
+    try:
+        created = double.service.create_certificate_from_csr(
+            {"certificateSigningRequest": identity(double.state_dir, "x").csr}
+        )
+    finally:
+        double.knobs.token_ttl_seconds = 3600
+    deadline = time.monotonic() + 5
+    while double.registry.certificate(created["certificateId"]) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert double.registry.certificate(created["certificateId"]) is None

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# System packages the double needs: mosquitto >= 2.0.21 (Debian 12 ships 2.0.11; 2.0.21 comes
-# from the same mirror's bookworm-backports suite). Idempotent; uses sudo when not root.
+# System packages the project needs on Debian 12, installed only when missing (uses sudo when not root):
+#   mosquitto >= 2.0.21  the local double's broker (Debian 12 ships 2.0.11; 2.0.21 is in bookworm-backports,
+#                        served by the same Debian mirror)
+#   softhsm2             a PKCS#11 token for the factory CLI's hardware-key path and its tests
 set -euo pipefail
-need=2.0.21
-have=$(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version \([0-9.]*\).*/\1/p' || true)
-if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -1)" = "$need" ]; then
-  exit 0
-fi
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+need_mosquitto=2.0.21
+have=$(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version \([0-9.]*\).*/\1/p' || true)
+mosquitto_ok=0
+if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$need_mosquitto" "$have" | sort -V | head -1)" = "$need_mosquitto" ]; then
+  mosquitto_ok=1
+fi
+softhsm_ok=0
+if command -v softhsm2-util >/dev/null && [ -e /usr/lib/softhsm/libsofthsm2.so ]; then softhsm_ok=1; fi
+[ "$mosquitto_ok$softhsm_ok" = "11" ] && exit 0
+
+if [ "$mosquitto_ok" = 0 ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
   $SUDO tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
 Types: deb
 URIs: http://deb.debian.org/debian
@@ -18,7 +25,14 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports mosquitto >/dev/null
-# The package would start a system broker on 1883; the double starts its own.
-$SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+export DEBIAN_FRONTEND=noninteractive
+if [ "$mosquitto_ok" = 0 ]; then
+  $SUDO apt-get install -y -qq -t bookworm-backports mosquitto >/dev/null
+  # The package may start a system broker on 1883; the double starts its own.
+  $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi
+if [ "$softhsm_ok" = 0 ]; then
+  $SUDO apt-get install -y -qq softhsm2 >/dev/null
+fi
 mosquitto -h | head -1
+softhsm2-util --version

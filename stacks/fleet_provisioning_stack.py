@@ -165,6 +165,14 @@ class FleetProvisioningStack(Stack):
             f"{key}ParameterPatterns",
             value=json.dumps({k: p.pattern for k, p in fleet.parameters.items()}, sort_keys=True),
         )
+        CfnOutput(
+            self,
+            f"{key}ParameterDefaults",
+            value=json.dumps(
+                {k: p.default for k, p in fleet.parameters.items() if p.default is not None}, sort_keys=True
+            ),
+        )
+        CfnOutput(self, f"{key}PublishNamespaces", value=json.dumps(list(fleet.topics.publish)))
         if fleet.provisioning.by_claim:
             claim_policy = ClaimPolicy(
                 scope,

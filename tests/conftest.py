@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,29 @@ def render_document(node: Any, pseudo: dict[str, str] = SAMPLE_PSEUDO) -> Any:
     if isinstance(node, list):
         return [render_document(v, pseudo) for v in node]
     return node
+
+
+# The local double, started once per session for the double's and the factory CLI's tests --------
+
+
+@pytest.fixture(scope="session")
+def double(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from iot_emulator.double import Double
+    from iot_emulator.provisioning import Knobs
+
+    d = Double(synth.outdir, tmp_path_factory.mktemp("double"), region="eu-west-1", knobs=Knobs(rates={}))
+    d.start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session")
+def claim(double: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.iot_emulator.helpers import identity
+
+    directory = tmp_path_factory.mktemp("claim")
+    ident = identity(directory, "claim")
+    _, pem = double.add_certificate(ident.csr, ["acme-dev-sensors-claim"])
+    ident.cert_file = directory / "claim.pem"
+    ident.cert_file.write_text(pem)
+    return ident

@@ -69,6 +69,10 @@ def parser() -> argparse.ArgumentParser:
         r.add_argument("--token-label")
         r.add_argument("--work-dir", type=Path, default=Path("provisioning-work"))
         r.add_argument("--station", default=os.uname().nodename.split(".")[0][:20] or "station")
+    d = sub.add_parser("doctor", help="check the configuration against the target")
+    target_args(d)
+    d.add_argument("--claim-cert", type=Path)
+    d.add_argument("--claim-key", type=Path)
     s = sub.add_parser("status", help="what the journal says")
     s.add_argument("--work-dir", type=Path, default=Path("provisioning-work"))
     return p
@@ -148,6 +152,13 @@ def run(argv: Sequence[str], *, out: object = sys.stdout) -> int:
             )
             write(f"{args.manifest}: {count} rows, all valid for fleet {fleet.name}\n")
             return ExitStatus.OK
+        if args.command == "doctor":
+            from provisioning.doctor import run_checks
+
+            checks = run_checks(target, fleet, args.claim_cert, args.claim_key)
+            for check in checks:
+                write(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}\n")
+            return ExitStatus.OK if all(c.ok for c in checks) else ExitStatus.SOME_FAILED
         if args.trusted_user:
             claim = Claim(
                 trusted_user=TrustedUserClaims(

@@ -203,3 +203,25 @@ def test_claim_csr_command(tmp_path: Path) -> None:
     csr = x509.load_pem_x509_csr((tmp_path / "claim.csr.pem").read_bytes())
     assert csr.is_signature_valid
     assert "PRIVATE" not in text
+
+
+def test_doctor_passes_on_a_good_station_and_names_the_fix_on_a_bad_one(
+    double: Double, claim: Identity, outputs: Path, tmp_path: Path
+) -> None:
+    base = ["doctor", "--outputs", str(outputs), "--fleet", "sensors"]
+    code, text = cli(*base, "--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file))
+    assert code == ExitStatus.OK, text
+    assert "FAIL" not in text
+    assert "RegisterThing answered" in text
+    loose = tmp_path / "claim.key"
+    loose.write_bytes(claim.key_file.read_bytes())
+    loose.chmod(0o644)
+    wrong_ca = tmp_path / "other-ca.pem"
+    from iot_emulator.ca import CertificateAuthority
+
+    wrong_ca.write_text(CertificateAuthority(tmp_path / "other").pem)
+    code, text = cli(*base, "--ca-file", str(wrong_ca), "--claim-cert", str(claim.cert_file), "--claim-key", str(loose))
+    assert code == ExitStatus.SOME_FAILED
+    assert "FAIL endpoint reachable" in text
+    assert "wrong root CA file?" in text
+    assert f"chmod 600 {loose}" in text

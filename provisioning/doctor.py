@@ -41,12 +41,11 @@ def run_checks(target: Target, fleet: Fleet, claim_cert: Path | None, claim_key:
     ]
     if claim_cert and claim_key:
         checks.append(_check("claim certificate and key", lambda: _claim_files(claim_cert, claim_key)))
-        checks.append(
-            _check(
-                "claim policy covers this template's topics",
-                lambda: _claim_session(target, fleet, claim_cert, claim_key),
-            )
-        )
+        name = "claim policy covers this template's topics"
+        if all(c.ok for c in checks):
+            checks.append(_check(name, lambda: _claim_session(target, fleet, claim_cert, claim_key)))
+        else:
+            checks.append(Check(name, False, "not tried: fix the checks above first"))
     return checks
 
 

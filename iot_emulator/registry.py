@@ -159,7 +159,7 @@ class Registry:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO certificates (id, pem, status, created, token, token_expires) VALUES (?, ?, ?, ?, ?, ?)",
-                (certificate_id, pem, status, now, token, now + token_ttl if token_ttl else None),
+                (certificate_id, pem, status, now, token, now + token_ttl if token_ttl is not None else None),
             )
 
     def certificate(self, certificate_id: str) -> Certificate | None:

@@ -163,8 +163,15 @@ class Batch:
                 state = device.state
                 if state == "verified":
                     return device
-                if state == "failed":
-                    state = "cert_received" if device.token and device.certificate_pem else "new"
+                if state == "failed":  # resume from the furthest step the journal proves
+                    if device.thing_name and device.certificate_pem:
+                        state = "registered"
+                    elif device.token and device.certificate_pem:
+                        state = "cert_received"
+                    elif store.exists(serial):
+                        state = "key_made"
+                    else:
+                        state = "new"
                 if state == "new" or not store.exists(serial):
                     ref = store.generate(serial, self.settings.key_type)
                     self.journal.move(serial, "key_made", key_ref=ref.describe())
@@ -200,15 +207,20 @@ class Batch:
                             self.journal.move(
                                 serial, "key_made", detail="token used or expired; new certificate", token=None
                             )
-                            device = self.journal.get(serial) or device
-                            continue
+                            raise ProvisioningError(
+                                "the certificate ownership token was used or expired (1 h) before RegisterThing",
+                                "the device gets a new certificate; keep stations under an hour per device",
+                                transient=True,
+                            ) from None
                         config = {}
                     self.journal.move(serial, "registered", thing_name=thing, token=None, detail=json.dumps(config))
                     state = "registered"
                 device = self.journal.get(serial) or device
                 if state == "registered":
                     if not self._verify(serial, device.thing_name or thing, device, store_name):
-                        raise ProvisioningError(f"{thing} could not connect with its new certificate", "run doctor")
+                        raise ProvisioningError(
+                            f"{thing} could not connect with its new certificate", "run doctor", transient=True
+                        )
                     self._bundle(serial, device, store_name)
                     self.journal.move(serial, "verified")
                 return self.journal.get(serial) or device
@@ -221,7 +233,7 @@ class Batch:
                     continue
                 self.journal.move(serial, "failed", cause=f"{d.cause} — {d.fix}", detail=type(exc).__name__)
                 return self.journal.get(serial) or device
-        return self.journal.get(serial) or device
+        return self.journal.get(serial) or device  # pragma: no cover - the last attempt returns above
 
     def _verify(self, serial: str, thing: str, device: Device, store_name: str) -> bool:
         cert_file = self.settings.bundle_dir / thing / "certificate.pem"

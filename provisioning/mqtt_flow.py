@@ -55,8 +55,7 @@ def diagnose(exc: BaseException) -> Diagnosis:
     if status is not None:
         return Diagnosis(f"rejected ({status} {code}): {message}", "see the message; fix the request", False)
     if isinstance(exc, ProvisioningError):
-        transient = "connect" in exc.cause or "timed out" in exc.cause
-        return Diagnosis(exc.cause, exc.fix, transient)
+        return Diagnosis(exc.cause, exc.fix, exc.transient)
     if isinstance(exc, TimeoutError) or "timeout" in message.lower() or "Timeout" in type(exc).__name__:
         return Diagnosis("no answer in time", "retried; check the network and the endpoint", True)
     return Diagnosis(f"{type(exc).__name__}: {message}", "retried; run `python -m provisioning doctor`", True)
@@ -126,6 +125,7 @@ def _connect(target: Target, client_id: str, cert_file: Path, key: Mapping[str, 
             f"could not connect to {target.endpoint}:{target.port} as {client_id}: "
             f"{failures[0] if failures else 'timed out'}",
             "check the endpoint, the root CA file, the certificate and its policy (python -m provisioning doctor)",
+            transient=True,
         )
     return client
 

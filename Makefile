@@ -29,6 +29,7 @@ node_modules/.installed: package.json package-lock.json
 setup: .system-deps $(VENV)/.installed node_modules/.installed
 
 demo: synth
+	$(PY) scripts/demo.py
 
 synth: setup
 	$(CDK) synth --all --quiet

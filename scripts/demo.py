@@ -1,0 +1,116 @@
+"""The main job on embedded defaults, no AWS account: what a factory does on its first day.
+
+1. make the fleet's claim key and CSR on the "station" (the key never leaves it);
+2. synthesize the stacks (cdk-nag enforced) with that CSR, as `cdk synth` would in a pipeline;
+3. start the local AWS IoT double from the fresh cdk.out;
+4. fetch the claim certificate the stack created and allowlist a few serials (operator steps);
+5. provision sensors by claim and gateways as a trusted user, with the factory CLI;
+6. show each device connecting with its own certificate as its thing and publishing;
+7. stop everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WORK = ROOT / "demo-work"
+PY = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+
+
+def step(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def sh(*args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run(list(args), cwd=ROOT, env=env or ENV, check=True)
+
+
+def main() -> int:
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir()
+    step("1. claim key and CSR, made on the station")
+    sh(PY, "-m", "provisioning", "claim-csr", "--key", str(WORK / "claim.key"), "--csr", str(WORK / "claim.csr.pem"))
+
+    step("2. cdk synth of every stack (cdk-nag enforced), the sensors fleet's claim certificate from that CSR")
+    config = yaml.safe_load((ROOT / "config" / "fleet.yaml").read_text())
+    config["fleets"][0]["provisioning"]["claim_csr_file"] = str(WORK / "claim.csr.pem")
+    (WORK / "fleet.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    cdk_out = WORK / "cdk.out"
+    sh(str(ROOT / "node_modules/.bin/cdk"), "synth", "--all", "--quiet", "-c", f"fleet_config={WORK / 'fleet.yaml'}",
+       "--output", str(cdk_out))  # fmt: skip
+    print("\n".join(f"   {p.name}" for p in sorted(cdk_out.glob("*.template.json"))))
+
+    state = WORK / "double"
+    step("3. the local AWS IoT double, serving that cdk.out")
+    sh(PY, "-m", "iot_emulator", "up", "--cdk-out", str(cdk_out), "--state", str(state), "--region", "eu-west-1")
+    try:
+        outputs_file = state / "outputs.json"
+        outputs = json.loads(outputs_file.read_text())
+        stack = outputs["acme-dev-fleet-provisioning"]
+        double = outputs["IotDouble"]
+        creds = {"aws_access_key_id": "demo", "aws_secret_access_key": "demo", "region_name": "eu-west-1"}
+
+        step("4. operator: fetch the claim certificate, allowlist the serials")
+        iot = boto3.client("iot", endpoint_url=double["ControlPlaneUrl"], **creds)
+        claim_id = stack["FleetSensorsClaimCertificateId"]
+        pem = iot.describe_certificate(certificateId=claim_id)["certificateDescription"]["certificatePem"]
+        (WORK / "claim.pem").write_text(pem)
+        print(f"   claim certificate {claim_id[:16]}... (its key never left the station)")
+        dynamodb = boto3.client("dynamodb", endpoint_url=double["AwsEndpointUrl"], **creds)
+        sensors = [f"SN2026{i:04d}" for i in range(1, 5)]
+        gateways = [f"GW{i:010d}" for i in range(1, 3)]
+        for fleet, serials in (("sensors", sensors), ("gateways", gateways)):
+            for serial in serials:
+                item = {"fleet": {"S": fleet}, "serial": {"S": serial}, "status": {"S": "ALLOWED"}}
+                dynamodb.put_item(TableName=stack["AllowlistTableName"], Item=item)
+        (WORK / "sensors.csv").write_text(
+            "SerialNumber,MacAddress\n" + "".join(f"{s},AA:BB:CC:00:00:{i:02X}\n" for i, s in enumerate(sensors))
+        )
+        (WORK / "gateways.csv").write_text("SerialNumber\n" + "".join(f"{s}\n" for s in gateways))
+
+        step("5a. factory CLI: sensors by claim certificate")
+        base = ["--outputs", str(outputs_file), "--work-dir", str(WORK / "station"), "--workers", "2"]
+        sh(PY, "-m", "provisioning", "run", str(WORK / "sensors.csv"), "--fleet", "sensors", *base,
+           "--claim-cert", str(WORK / "claim.pem"), "--claim-key", str(WORK / "claim.key"))  # fmt: skip
+        step("5b. factory CLI: gateways as a trusted user (CreateProvisioningClaim with the operator's credentials)")
+        sh(PY, "-m", "provisioning", "run", str(WORK / "gateways.csv"), "--fleet", "gateways", *base, "--trusted-user",
+           env={**ENV, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"})  # fmt: skip
+
+        step("6. each device connects with its own certificate, as its thing, and publishes")
+        from provisioning import target as target_mod
+        from provisioning.mqtt_flow import verify_device
+
+        target = target_mod.load(outputs_file)
+        for bundle in sorted((WORK / "station" / "bundles").glob("*/device.json")):
+            device = json.loads(bundle.read_text())
+            fleet_of = target.fleet("sensors" if device["thingName"].startswith("sensor-") else "gateways")
+            topic = fleet_of.check_topic(device["thingName"])
+            verify_device(
+                target,
+                thing=device["thingName"],
+                cert_file=bundle.parent / "certificate.pem",
+                key={"store": "file", "path": str(bundle.parent / "private.key")},
+                topic=topic,
+            )
+            print(f"   {device['thingName']:24s} certificate {device['certificateId'][:12]}... published to {topic}")
+        sh(PY, "-m", "provisioning", "status", "--work-dir", str(WORK / "station"))
+    finally:
+        step("7. stopping the double")
+        sh(PY, "-m", "iot_emulator", "down", "--state", str(state))
+    print(f"\nDone. Everything it made is under {WORK.relative_to(ROOT)}/ (keys 0600; remove it when you like).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

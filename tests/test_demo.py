@@ -1,0 +1,26 @@
+"""The README's main command (make demo) keeps working: synth, double, provisioning, connections."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (make setup)")
+@pytest.mark.skipif(not (ROOT / "node_modules" / ".bin" / "cdk").exists(), reason="CDK CLI not installed (make setup)")
+def test_demo_script_runs_end_to_end() -> None:
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_CLI_TELEMETRY": "1"}
+    result = subprocess.run(
+        [sys.executable, "scripts/demo.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, check=False
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "verified: 6" in result.stdout
+    assert result.stdout.count(" published to ") == 6
+    assert "stopped" in result.stdout
+    assert "PRIVATE KEY" not in result.stdout + result.stderr

@@ -91,6 +91,7 @@ class Summary:
     verified: int = 0
     skipped: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    planned: int = 0
     seconds: float = 0.0
 
 
@@ -101,7 +102,9 @@ class Batch:
         self.fleet: Fleet = target.fleet(settings.fleet)
         self.claim = claim
         self.journal = Journal(settings.journal)
-        self.limiter = RateLimiter(settings.rate)
+        # One bucket per operation: each has its own account quota (set --rate to it).
+        self.csr_limiter = RateLimiter(settings.rate)
+        self.register_limiter = RateLimiter(settings.rate)
         self.out = out
         self._local = threading.local()
         self._stores: dict[str, Any] = {"file": FileKeyStore(settings.keys_dir, passphrase=settings.passphrase)}
@@ -179,7 +182,7 @@ class Batch:
                 if state in ("key_made", "csr_sent"):
                     csr = store.csr(serial, thing)
                     self.journal.move(serial, "csr_sent")
-                    self.limiter.acquire()
+                    self.csr_limiter.acquire()
                     created = self._session().create_certificate(csr)
                     self._check_certificate(created.certificate_pem, store.public_key(serial))
                     self.journal.move(
@@ -192,7 +195,7 @@ class Batch:
                     state = "cert_received"
                 device = self.journal.get(serial) or device
                 if state == "cert_received":
-                    self.limiter.acquire()
+                    self.register_limiter.acquire()
                     try:
                         registered = self._session().register(self.fleet.template, device.token or "", row.parameters)
                         config = dict(registered.device_configuration or {})
@@ -303,37 +306,47 @@ class Batch:
 
     # the batch ------------------------------------------------------------------------------------------
 
-    def run(self, path: Path, *, only_failed: bool = False) -> Summary:
+    def run(self, path: Path, *, only_failed: bool = False, dry_run: bool = False) -> Summary:
+        """Validate the whole manifest, then stream its rows through the workers (bounded in flight)."""
         patterns, serial, defaults = self.fleet.patterns, self.fleet.serial_parameter, self.fleet.defaults
         total = manifest.validate(path, patterns=patterns, serial_parameter=serial, defaults=defaults)
         summary = Summary(total=total)
         started = time.monotonic()
-        todo = []
-        for row in manifest.rows(path, patterns=patterns, serial_parameter=serial, defaults=defaults):
-            current = self.journal.get(row.serial)
-            if current is not None and current.state == "verified":
-                summary.skipped += 1
-            elif only_failed and (current is None or current.state != "failed"):
-                summary.skipped += 1
-            else:
-                todo.append(row)
+        in_flight = threading.BoundedSemaphore(self.settings.workers * 4)
+        pending = 0
 
-        def work(row: manifest.Row) -> Device:
-            result = self.device(row)
-            with self._lock:
-                self._done += 1
-                self._progress(len(todo), started)
-            return result
+        def work(row: manifest.Row) -> None:
+            try:
+                device = self.device(row)
+                with self._lock:
+                    self._done += 1
+                    if device.state == "verified":
+                        summary.verified += 1
+                    else:
+                        summary.failed[device.serial] = device.cause or device.state
+                    self._progress(summary.total - summary.skipped, started)
+            finally:
+                in_flight.release()
 
         with ThreadPoolExecutor(max_workers=self.settings.workers) as pool:
-            results = list(pool.map(work, todo))
-        for device in results:
-            if device.state == "verified":
-                summary.verified += 1
-            else:
-                summary.failed[device.serial] = device.cause or device.state
+            for row in manifest.rows(path, patterns=patterns, serial_parameter=serial, defaults=defaults):
+                current = self.journal.get(row.serial)
+                if current is not None and current.state == "verified":
+                    summary.skipped += 1
+                    continue
+                if only_failed and (current is None or current.state != "failed"):
+                    summary.skipped += 1
+                    continue
+                if dry_run:
+                    self.fleet.thing_name(row.parameters)
+                    summary.planned += 1
+                    continue
+                in_flight.acquire()
+                pending += 1
+                pool.submit(work, row)
         summary.seconds = time.monotonic() - started
-        self._write_batch_manifest()
+        if not dry_run:
+            self._write_batch_manifest()
         return summary
 
     def _progress(self, total: int, started: float) -> None:

@@ -68,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
         r.add_argument("--pkcs11-module")
         r.add_argument("--token-label")
         r.add_argument("--work-dir", type=Path, default=Path("provisioning-work"))
+        r.add_argument("--dry-run", action="store_true", help="validate and plan; touch no key, device or service")
         r.add_argument("--station", default=os.uname().nodename.split(".")[0][:20] or "station")
     d = sub.add_parser("doctor", help="check the configuration against the target")
     target_args(d)
@@ -191,7 +192,11 @@ def run(argv: Sequence[str], *, out: object = sys.stdout) -> int:
         )
         batch = Batch(target, settings, claim)
         try:
-            summary = batch.run(args.manifest, only_failed=args.command == "retry-failed")
+            summary = batch.run(args.manifest, only_failed=args.command == "retry-failed", dry_run=args.dry_run)
+            if args.dry_run:
+                planned, done = summary.planned, summary.skipped
+                write(f"dry run: {summary.total} rows valid, {planned} to provision, {done} already done\n")
+                return ExitStatus.OK
         finally:
             batch.close()
         write(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sqlite3
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +71,30 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, str] | str]]:
             yield reader.line_num, {k.strip(): v.strip() for k, v in record.items() if k is not None and v is not None}
 
 
+class _SeenSerials:
+    """Serials seen so far, in a temporary SQLite file: memory stays flat for any manifest size."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="manifest-")
+        self._db = sqlite3.connect(Path(self._dir.name) / "seen.sqlite", isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE seen (serial TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+        self._db.execute("BEGIN")
+
+    def add(self, serial: str, line: int) -> int | None:
+        """Record ``serial``; return the line where it was first seen if it is a repeat."""
+        row = self._db.execute("SELECT line FROM seen WHERE serial = ?", (serial,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        self._db.execute("INSERT INTO seen VALUES (?, ?)", (serial, line))
+        return None
+
+    def close(self) -> None:
+        self._db.close()
+        self._dir.cleanup()
+
+
 def rows(
     path: Path, *, patterns: Mapping[str, str], serial_parameter: str, defaults: Mapping[str, str]
 ) -> Iterator[Row]:
@@ -84,7 +110,7 @@ def validate(path: Path, *, patterns: Mapping[str, str], serial_parameter: str, 
     if not path.exists():
         raise ManifestError(path, [RowError(0, "file not found")])
     errors: list[RowError] = []
-    seen: dict[str, int] = {}
+    seen = _SeenSerials()
     count = 0
     for line, record in _records(path):
         count += 1
@@ -109,10 +135,12 @@ def validate(path: Path, *, patterns: Mapping[str, str], serial_parameter: str, 
             errors.append(RowError(line, f"key_store {store!r} must be file or pkcs11"))
         serial = record.get(serial_parameter, "")
         if serial:
-            if serial in seen:
-                errors.append(RowError(line, f"serial {serial} repeats line {seen[serial]}"))
-            else:
-                seen[serial] = line
+            first = seen.add(serial, line)
+            if first is not None:
+                errors.append(RowError(line, f"serial {serial} repeats line {first}"))
+        if len(errors) > 10_000:
+            break  # enough to fix first; memory stays bounded
+    seen.close()
     if count == 0:
         errors.append(RowError(0, "the manifest has no rows"))
     if errors:

@@ -1,5 +1,5 @@
 # One entry point. A fresh Debian machine with Python 3.11 and Node 20 needs nothing else.
-#   make demo   - the main job: synthesize every stack (cdk-nag enforced) on the embedded config
+#   make demo   - the main job: synth (cdk-nag), the local double, provisioning by claim and trusted user
 #   make test   - every check: ruff, mypy, pytest (unit, stack assertions, snapshots, cfn-lint)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -51,6 +51,7 @@ test: lint typecheck unit
 bench: setup
 	$(PY) bench/bench_synth.py
 	$(PY) bench/bench_double.py
+	$(PY) bench/bench_factory.py all
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .system-deps

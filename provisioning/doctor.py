@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import ssl
 import stat
@@ -59,6 +60,15 @@ def _tls(target: Target) -> str:
     try:
         with socket.create_connection((target.endpoint, target.port), timeout=5) as raw:
             with context.wrap_socket(raw, server_hostname=target.endpoint) as tls:
+                der = tls.getpeercert(binary_form=True)
+                if der:
+                    server = x509.load_der_x509_certificate(der)
+                    now = dt.datetime.now(dt.UTC)
+                    if now < server.not_valid_before_utc - dt.timedelta(minutes=10):
+                        raise ProvisioningError(
+                            f"this station's clock ({now:%Y-%m-%d %H:%M}Z) is before the server certificate's start",
+                            "synchronize the clock (NTP); certificates look invalid to a clock that is off",
+                        )
                 return f"{target.endpoint}:{target.port} {tls.version()}"
     except ssl.SSLCertVerificationError as exc:
         raise ProvisioningError(

@@ -46,6 +46,18 @@ def diagnose(exc: BaseException) -> Diagnosis:
         return Diagnosis(
             "the ownership token is used or expired (1 h)", "the device gets a new certificate on retry", True
         )
+    if "not enabled" in message:
+        return Diagnosis(
+            "the provisioning template is disabled",
+            "enable it (fleets[].provisioning.enabled in the stack's config) and deploy",
+            False,
+        )
+    if "certificate is not yet valid" in message.lower() or "certificate has expired" in message.lower():
+        return Diagnosis(
+            "TLS refused a certificate as not yet valid or expired: the station's clock is probably wrong",
+            "synchronize the station's clock (NTP) and retry",
+            False,
+        )
     if status == 404:
         return Diagnosis(
             f"not found: {message}", "check the template name in the outputs file and that it is deployed", False

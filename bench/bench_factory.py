@@ -27,6 +27,7 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
 SAMPLE = ROOT / "bench" / "sample_style_device.py"
 
@@ -69,6 +70,13 @@ class Double:
         self.proc.wait(timeout=20)
 
 
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def manifest(path: Path, serials: list[str]) -> Path:
     path.write_text("SerialNumber,MacAddress\n" + "".join(f"{s},AA:BB:CC:DD:EE:FF\n" for s in serials))
     return path
@@ -108,7 +116,11 @@ def speedup(devices: int, sample_devices: int = 15) -> None:
             serials = [f"S{i:09d}" for i in range(devices)]
             samples = [f"P{i:09d}" for i in range(sample_devices)]
             double.allow(serials + samples)
+            from bench_double import cpu_seconds
+
+            double_cpu0, cli_cpu0 = cpu_seconds(double.proc.pid), _children_cpu()
             cli_seconds = run_cli(double, work, manifest(work / "m.csv", serials), "--rate", "0", "--workers", "8")
+            double_cpu, cli_cpu = cpu_seconds(double.proc.pid) - double_cpu0, _children_cpu() - cli_cpu0
             started = time.monotonic()
             for serial in samples:
                 out = work / "sample" / serial
@@ -127,6 +139,10 @@ def speedup(devices: int, sample_devices: int = 15) -> None:
         f"    SDK-sample style, one process per device: {sample_devices} in {sample_seconds:.1f} s = {sample_rate:.2f} devices/s"
     )
     print(f"    speed-up {cli_rate / sample_rate:.0f}x (target >= 50x)")
+    print(
+        f"    CPU during the CLI run: CLI {cli_cpu:.1f} s, double {double_cpu:.1f} s over {cli_seconds:.1f} s wall "
+        f"({100 * (cli_cpu + double_cpu) / cli_seconds / (os.cpu_count() or 1):.0f}% of the machine)"
+    )
 
 
 def memory() -> None:

@@ -176,8 +176,13 @@ class Batch:
                     else:
                         state = "new"
                 if state == "new" or not store.exists(serial):
-                    ref = store.generate(serial, self.settings.key_type)
-                    self.journal.move(serial, "key_made", key_ref=ref.describe())
+                    # A key this station already made for this serial is kept: a journal entry lost
+                    # in a power cut must never orphan a key whose certificate may be active.
+                    if store.exists(serial):
+                        ref_text = f"{store_name}:{serial}"
+                    else:
+                        ref_text = store.generate(serial, self.settings.key_type).describe()
+                    self.journal.move(serial, "key_made", key_ref=ref_text)
                     state = "key_made"
                 if state in ("key_made", "csr_sent"):
                     csr = store.csr(serial, thing)

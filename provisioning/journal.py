@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATES = ("new", "key_made", "csr_sent", "cert_received", "registered", "verified", "failed")
+#: Synced to disk before the next step: a certificate that may become ACTIVE is never forgotten.
+DURABLE = frozenset({"cert_received"})
 
 COLUMNS = "serial, fleet, state, key_ref, certificate_id, certificate_pem, token, thing_name, cause, attempts"
 SCHEMA = """
@@ -51,7 +53,9 @@ class Journal:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a transition survives a power cut
+        # WAL + NORMAL: every committed transition survives a crash or SIGKILL of the station; the
+        # transitions that must also survive a power cut (see DURABLE) are synced before returning.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -98,6 +102,8 @@ class Journal:
                     (serial, time.time(), from_state, to_state, detail[:500]),
                 )
                 self._db.execute("COMMIT")
+                if to_state in DURABLE:
+                    self._db.execute("PRAGMA wal_checkpoint(FULL)")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise

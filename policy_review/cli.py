@@ -1,25 +1,34 @@
-"""``python -m policy_review CDK_OUT_OR_TEMPLATE [...]``: review, report, gate."""
+"""``python -m policy_review CDK_OUT_OR_TEMPLATE [...]``: review, report, gate, answer questions."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from policy_review import inventory
+from iot_semantics.policy_eval import Context, evaluate
+from policy_review import inventory, reports, suppressions
 from policy_review.engine import review
-from policy_review.model import Finding, Severity
+from policy_review.model import Finding, Inventory, Severity
+from policy_review.rules.base import arn_prefix, resources_of, statements
 
 
-def markdown(findings: list[Finding], policies: int) -> str:
-    lines = [f"# Policy review: {policies} policies, {len(findings)} finding(s)", ""]
-    if not findings:
-        lines.append("No finding. No device can reach another device's topics, shadow or jobs.")
-    for f in findings:
-        lines += [f"- **{f.severity.name}** `{f.rule}` {f.resource} ({f.path}): {f.message}", f"  - fix: {f.fix}"]
-    return "\n".join(lines) + "\n"
+def can(inv: Inventory, thing: str, action: str, resource: str) -> list[str]:
+    """What each device policy decides for ``thing`` (client ID = thing name, certificate attached).
+
+    ``resource`` is a full ARN or its last part (``topic/dt/x``): the policy's own ARN prefix is used.
+    """
+    answers = []
+    context = Context(client_id=thing, thing_name=thing, is_attached=True)
+    for policy in inv.policies:
+        if policy.kind != "iot" or policy.role != "device":
+            continue
+        prefix = next((p for s in statements(policy) for r in resources_of(s) if (p := arn_prefix(r))), None)
+        full = resource if resource.startswith("arn:") or prefix is None else f"{prefix}:{resource}"
+        decision = evaluate([policy.document], action, full, context)
+        answers.append(f"{policy.name}: {decision.effect.value}")
+    return answers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,22 +38,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("targets", nargs="+", type=Path, help="cdk.out directories or CloudFormation templates")
     parser.add_argument("--json", type=Path, help="write the findings as JSON")
     parser.add_argument("--markdown", type=Path, help="write a Markdown report")
+    parser.add_argument("--html", type=Path, help="write a self-contained HTML report")
+    parser.add_argument("--sarif", type=Path, help="write SARIF 2.1.0 (code-scanning upload)")
+    parser.add_argument("--suppressions", type=Path, help="YAML/JSON list of {rule, resource, reason}")
     parser.add_argument("--fail-on", choices=[s.name.lower() for s in Severity], default="high")
+    parser.add_argument("--can", nargs=3, metavar=("THING", "ACTION", "RESOURCE"), help="answer one question")
     args = parser.parse_args(argv)
-    findings: list[Finding] = []
-    count = 0
+    inv = Inventory()
     for target in args.targets:
         if not target.exists():
             print(f"error: {target} does not exist (run make demo or cdk synth first)", file=sys.stderr)
             return 2
-        inv = inventory.load(target)
-        count += len(inv.policies)
-        findings += review(inv)
-    report = markdown(findings, count)
-    sys.stdout.write(report)
+        loaded = inventory.load(target)
+        inv.policies += loaded.policies
+        inv.templates += loaded.templates
+        inv.permissions += loaded.permissions
+    if args.can:
+        thing, action, resource = args.can
+        for line in can(inv, thing, action, resource):
+            print(line)
+        return 0
+    findings: list[Finding] = review(inv)
+    suppressed: list[suppressions.Suppressed] = []
+    if args.suppressions:
+        try:
+            findings, suppressed = suppressions.apply(findings, suppressions.load(args.suppressions))
+        except suppressions.SuppressionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    text = reports.markdown(inv, findings, suppressed)
+    sys.stdout.write(text)
     if args.markdown:
-        args.markdown.write_text(report)
+        args.markdown.write_text(text)
     if args.json:
-        args.json.write_text(json.dumps({"findings": [f.as_json() for f in findings]}, indent=2) + "\n")
+        args.json.write_text(reports.as_json(findings, suppressed))
+    if args.html:
+        args.html.write_text(reports.html_page(inv, findings, suppressed))
+    if args.sarif:
+        args.sarif.write_text(reports.sarif(findings))
     threshold = Severity[args.fail_on.upper()]
     return 1 if any(f.severity >= threshold for f in findings) else 0

@@ -27,7 +27,7 @@ def test_our_stacks_pass_and_no_device_reaches_another(synth: Synth) -> None:
 def test_cli_writes_json_and_gates(synth: Synth, tmp_path: Path) -> None:
     out = tmp_path / "findings.json"
     assert main([str(synth.outdir), "--json", str(out)]) == 0
-    assert json.loads(out.read_text()) == {"findings": []}
+    assert json.loads(out.read_text()) == {"findings": [], "suppressed": []}
     bad = tmp_path / "bad.template.json"
     bad.write_text(
         json.dumps(

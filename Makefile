@@ -52,6 +52,7 @@ bench: setup
 	$(PY) bench/bench_synth.py
 	$(PY) bench/bench_double.py
 	$(PY) bench/bench_factory.py all
+	$(PY) bench/bench_review.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .system-deps

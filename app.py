@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -55,13 +56,20 @@ def build(app: cdk.App, config: fleet_config.FleetConfig) -> dict[str, cdk.Stack
     return stacks
 
 
+def new_app(**kwargs: Any) -> cdk.App:
+    return cdk.App(**kwargs)
+
+
 def add_checks(app: cdk.App) -> None:
-    """cdk-nag AwsSolutions (3.x API): synth fails on any finding not acknowledged with a reason."""
-    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    """cdk-nag AwsSolutions (3.x API) and the IoT policy review: synth fails on an unacknowledged
+    cdk-nag finding or on a policy-review finding of high severity or more."""
+    from policy_review.plugin import PolicyReviewPlugin
+
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), PolicyReviewPlugin())
 
 
 def main() -> int:
-    app = cdk.App()
+    app = new_app()
     path = app.node.try_get_context("fleet_config") or str(fleet_config.DEFAULT_CONFIG)
     try:
         config = fleet_config.load(Path(path))

@@ -59,7 +59,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     data["defender"]["logging"]["enabled"] = True
     config = fleet_config.load(write_config(tmp, data))
     outdir = tmp / "cdk.out"
-    app = cdk.App(outdir=str(outdir))
+    app = cdk_app.new_app(outdir=str(outdir))
     stacks = cdk_app.build(app, config)
     cdk_app.add_checks(app)
     assembly = app.synth()

@@ -29,5 +29,5 @@ def test_broad_policy_fails_synth_with_the_plugin(tmp_path: Path) -> None:
     assert ours["conclusion"] == "failure"
     rules = {v["ruleName"] for v in ours["violations"]}
     assert {"IOT-OVERLY-PERMISSIVE", "IAM-SERVICE-STAR"} <= rules
-    resources = [r for v in ours["violations"] for r in v["violatingResources"]]
-    assert resources[0]["resourceLogicalId"].startswith("DevicePolicy")
+    constructs = [c for v in ours["violations"] for c in v["violatingConstructs"]]
+    assert constructs[0]["constructPath"] == "Broad/DevicePolicy"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from iot_semantics.policy_eval import Context, evaluate
-from policy_review import inventory, reports, suppressions
+from policy_review import diff, inventory, reports, suppressions
 from policy_review.engine import review
 from policy_review.model import Finding, Inventory, Severity
 from policy_review.rules.base import arn_prefix, resources_of, statements
@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sarif", type=Path, help="write SARIF 2.1.0 (code-scanning upload)")
     parser.add_argument("--suppressions", type=Path, help="YAML/JSON list of {rule, resource, reason}")
     parser.add_argument("--fail-on", choices=[s.name.lower() for s in Severity], default="high")
+    parser.add_argument("--baseline", type=Path, help="another cdk.out: list permissions added, removed, changed")
     parser.add_argument("--can", nargs=3, metavar=("THING", "ACTION", "RESOURCE"), help="answer one question")
     args = parser.parse_args(argv)
     inv = Inventory()
@@ -67,6 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     text = reports.markdown(inv, findings, suppressed)
+    if args.baseline:
+        if not args.baseline.exists():
+            print(f"error: baseline {args.baseline} does not exist", file=sys.stderr)
+            return 2
+        lines = list(diff.changes(inventory.load(args.baseline), inv))
+        text += (
+            "\n## Changes against the baseline\n\n"
+            + ("\n".join(f"- {line}" for line in lines) or "No permission changed.")
+            + "\n"
+        )
     sys.stdout.write(text)
     if args.markdown:
         args.markdown.write_text(text)

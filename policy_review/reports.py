@@ -9,9 +9,10 @@ from typing import Any
 
 from policy_review.model import Finding, Inventory, Severity
 from policy_review.rules import RULES
-from policy_review.rules.base import actions_of, resources_of, statements
+from policy_review.rules.base import THING_VAR, actions_of, resource_part, resources_of, statements
 from policy_review.suppressions import Suppressed
 
+SAMPLE_THING = "sensor-0001"
 _SARIF_LEVEL = {
     Severity.CRITICAL: "error",
     Severity.HIGH: "error",
@@ -88,7 +89,8 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:75rem;colo
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}
 th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top;font-size:.85rem}
 th{background:#f6f8fa}code{font-size:.8rem;word-break:break-all}.sev{font-weight:600}
-.CRITICAL{color:#a40e26}.HIGH{color:#bc4c00}.MEDIUM{color:#7d4e00}.ok{color:#1a7f37;font-weight:600}"""
+.CRITICAL{color:#a40e26}.HIGH{color:#bc4c00}.MEDIUM{color:#7d4e00}.ok{color:#1a7f37;font-weight:600}
+td.rule code{white-space:nowrap}ul.may{font-size:.85rem}"""
 
 
 def _esc(value: Any) -> str:
@@ -104,7 +106,7 @@ def html_page(inv: Inventory, findings: Sequence[Finding], suppressed: Sequence[
         parts.append("<h2>Findings</h2><table><tr><th>Severity<th>Rule<th>Resource<th>Finding<th>Fix</tr>")
         for f in findings:
             parts.append(
-                f"<tr><td class='sev {f.severity.name}'>{f.severity.name}<td><code>{_esc(f.rule)}</code>"
+                f"<tr><td class='sev {f.severity.name}'>{f.severity.name}<td class=rule><code>{_esc(f.rule)}</code>"
                 f"<td>{_esc(f.resource)}<br><small>{_esc(f.path)}</small><td>{_esc(f.message)}<td>{_esc(f.fix)}</tr>"
             )
         parts.append("</table>")
@@ -125,9 +127,21 @@ def html_page(inv: Inventory, findings: Sequence[Finding], suppressed: Sequence[
         parts.append("<table><tr><th>Effect<th>Actions<th>Resources<th>Condition</tr>")
         for s in statements(policy):
             resources = "<br>".join(f"<code>{_esc(r)}</code>" for r in resources_of(s))
-            parts.append(
-                f"<tr><td>{_esc(s.get('Effect'))}<td>{_esc(', '.join(actions_of(s)))}<td>{resources}"
-                f"<td><code>{_esc(json.dumps(s.get('Condition', '')))}</code></tr>"
-            )
+            condition = "&mdash;"
+            if s.get("Condition"):
+                condition = f"<code>{_esc(json.dumps(s['Condition']))}</code>"
+            actions = _esc(", ".join(actions_of(s)))
+            parts.append(f"<tr><td>{_esc(s.get('Effect'))}<td>{actions}<td>{resources}<td>{condition}</tr>")
         parts.append("</table>")
+        if policy.role == "device":
+            parts.append(
+                f"<p>What a sample device <b>{SAMPLE_THING}</b> (client ID = thing name) may do:</p><ul class=may>"
+            )
+            for s in statements(policy):
+                verb = "may" if s.get("Effect") == "Allow" else "may not"
+                for action in actions_of(s):
+                    for resource in resources_of(s):
+                        target = resource_part(resource).replace(THING_VAR, SAMPLE_THING)
+                        parts.append(f"<li>{verb} <code>{_esc(action)}</code> <code>{_esc(target)}</code>")
+            parts.append("</ul>")
     return "".join(parts) + "</html>\n"

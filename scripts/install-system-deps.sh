@@ -3,6 +3,7 @@
 #   mosquitto >= 2.0.21  the local double's broker (Debian 12 ships 2.0.11; 2.0.21 is in bookworm-backports,
 #                        served by the same Debian mirror)
 #   softhsm2             a PKCS#11 token for the factory CLI's hardware-key path and its tests
+#   chromium             renders the policy review's HTML report in a test (headless screenshot)
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need_mosquitto=2.0.21
@@ -13,7 +14,9 @@ if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$need_mosquitto" "$have" | sort -V 
 fi
 softhsm_ok=0
 if command -v softhsm2-util >/dev/null && [ -e /usr/lib/softhsm/libsofthsm2.so ]; then softhsm_ok=1; fi
-[ "$mosquitto_ok$softhsm_ok" = "11" ] && exit 0
+chromium_ok=0
+if command -v chromium >/dev/null; then chromium_ok=1; fi
+[ "$mosquitto_ok$softhsm_ok$chromium_ok" = "111" ] && exit 0
 
 if [ "$mosquitto_ok" = 0 ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
   $SUDO tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
@@ -33,6 +36,9 @@ if [ "$mosquitto_ok" = 0 ]; then
 fi
 if [ "$softhsm_ok" = 0 ]; then
   $SUDO apt-get install -y -qq softhsm2 >/dev/null
+fi
+if [ "$chromium_ok" = 0 ]; then
+  $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 # (mosquitto -h and softhsm2-util --version exit non-zero by design: report, do not fail)
 echo "installed: $( (mosquitto -h 2>/dev/null || true) | head -1), softhsm $(softhsm2-util --version 2>/dev/null || true)"

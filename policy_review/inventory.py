@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from iot_semantics.template_eval import TemplateError, parse_body
-from policy_review.model import Inventory, LambdaPermission, Policy, Template
+from policy_review.model import Inventory, LambdaPermission, Policy, RoleAlias, Template
 from policy_review.resolve import readable
 
 
@@ -78,19 +78,43 @@ def _stack(inv: Inventory, stack: str, template: dict[str, Any], paths: dict[str
                         path,
                         readable(inline["PolicyDocument"]),
                         kind,
+                        roles=(logical,),
                     )
                 )
             for arn in props.get("ManagedPolicyArns", []) or []:
                 managed = str(readable(arn))
                 inv.policies.append(
                     Policy(
-                        "iam", managed, stack, logical, path, {"Statement": [], "ManagedPolicyArn": managed}, "managed"
+                        "iam",
+                        managed,
+                        stack,
+                        logical,
+                        path,
+                        {"Statement": [], "ManagedPolicyArn": managed},
+                        "managed",
+                        roles=(logical,),
                     )
                 )
         elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             name = str(props.get("PolicyName") or props.get("ManagedPolicyName") or logical)
             document = readable(props.get("PolicyDocument", {}))
-            inv.policies.append(Policy("iam", name, stack, logical, path, document, kind))
+            roles = tuple(r["Ref"] for r in props.get("Roles", []) or [] if isinstance(r, dict) and "Ref" in r)
+            inv.policies.append(Policy("iam", name, stack, logical, path, document, kind, roles=roles))
+        elif kind == "AWS::IoT::RoleAlias":
+            arn = props.get("RoleArn")
+            role = arn["Fn::GetAtt"][0] if isinstance(arn, dict) and "Fn::GetAtt" in arn else None
+            duration = props.get("CredentialDurationSeconds")
+            inv.role_aliases.append(
+                RoleAlias(
+                    str(readable(props.get("RoleAlias", logical))),
+                    stack,
+                    logical,
+                    path,
+                    role,
+                    str(readable(arn)),
+                    int(duration) if isinstance(duration, int | str) and str(duration).isdigit() else None,
+                )
+            )
         elif kind == "AWS::Lambda::Permission":
             inv.permissions.append(
                 LambdaPermission(

@@ -29,6 +29,8 @@ class Policy:
     source: str
     #: For IoT policies: which provisioning templates attach it (device policies), or claim policies.
     role: str = ""
+    #: For IAM policies: logical IDs of the roles holding it (inline, managed or attached).
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,28 @@ class LambdaPermission:
     source_account: str | None
 
 
+@dataclass(frozen=True)
+class RoleAlias:
+    name: str
+    stack: str
+    logical_id: str
+    path: str
+    #: The role's logical ID when the alias points at a role in the same stack, else None.
+    role_logical_id: str | None
+    role_arn: str
+    credential_duration: int | None
+
+
 @dataclass
 class Inventory:
     policies: list[Policy] = field(default_factory=list)
     templates: list[Template] = field(default_factory=list)
     permissions: list[LambdaPermission] = field(default_factory=list)
+    role_aliases: list[RoleAlias] = field(default_factory=list)
+
+    def role_policies(self, stack: str, role_logical_id: str) -> list[Policy]:
+        """Every IAM policy a role holds: inline, managed ARNs and attached AWS::IAM::Policy resources."""
+        return [p for p in self.policies if p.kind == "iam" and p.stack == stack and role_logical_id in p.roles]
 
 
 @dataclass(frozen=True)

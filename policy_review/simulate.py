@@ -2,7 +2,8 @@
 
 For each device policy, two things whose names share a prefix (``dev-1`` and ``dev-10``, both
 ways) are substituted into the policy variables; every resource the policy grants for the first
-is re-aimed at the second (plus the second's reserved shadow and jobs topics and client ID) and
+is re-aimed at the second (a topic wildcard without the thing variable is aimed at the second's
+name, ``vehicle/*`` -> ``vehicle/dev-10``; plus the second's reserved shadow and jobs topics and client ID) and
 evaluated with the shared IoT policy evaluator. Any allowed request is a witness.
 """
 
@@ -58,13 +59,20 @@ def _targets(policy: Policy, other: str) -> set[tuple[str, str]]:
         out.add(("iot:Subscribe", f"{prefix}:topicfilter/{reserved}"))
     for s in statements(policy):
         for resource in resources_of(s):
-            if THING_VAR not in resource:
+            shared = False
+            if THING_VAR in resource:
+                concrete = resource.replace(THING_VAR, other)
+            elif "*" in resource and resource_part(resource).startswith(("topic/", "topicfilter/")):
+                # a shared namespace: aim its first wildcard at the other device's name
+                concrete, shared = resource.replace("*", other, 1), True
+            else:
                 continue
-            concrete = resource.replace(THING_VAR, other)
             concrete = re.sub(r"\*", "x", concrete)
             kind = resource_part(concrete).split("/", 1)[0]
             for action in ACTIONS.get(kind, ()):
-                out.add((action, concrete))
+                # as AWS's audit: a broad Receive is gated by Subscribe, so alone it is no witness
+                if not (shared and action == "iot:Receive"):
+                    out.add((action, concrete))
     return out
 
 

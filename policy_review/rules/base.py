@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from policy_review.model import Inventory, LambdaPermission, Policy, Severity, Template
+from policy_review.model import Inventory, LambdaPermission, Policy, RoleAlias, Severity, Template
 
-Subject = Policy | Template | LambdaPermission
+Subject = Policy | Template | LambdaPermission | RoleAlias
 Check = Callable[[Inventory], Iterator[tuple[Subject, str]]]
 
 IOT_DATA_ACTIONS = ("iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive", "iot:RetainPublish")

@@ -10,7 +10,7 @@ import pytest
 
 from policy_review import inventory
 from policy_review.engine import review
-from policy_review.model import Inventory, LambdaPermission, Policy, Template
+from policy_review.model import Inventory, LambdaPermission, Policy, RoleAlias, Template
 from policy_review.rules import RULES
 
 A = "arn:aws:iot:eu-west-1:123456789012"
@@ -41,6 +41,16 @@ def iam(*statements: dict[str, Any], kind: str = "iam") -> Inventory:
 
 def allow(action: str | list[str], resource: str | list[str], **extra: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def alias_to(*statements: dict[str, Any], duration: int | None = None) -> Inventory:
+    role = Policy(
+        "iam", "inline", "s", "Role", "s/Role", {"Statement": list(statements)}, "AWS::IAM::Role", roles=("Role",)
+    )
+    return Inventory(
+        policies=[role],
+        role_aliases=[RoleAlias("fw", "s", "Alias", "s/Alias", "Role", "arn:aws:iam::1:role/r", duration)],
+    )
 
 
 ATTACHED = {"Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}}
@@ -96,6 +106,86 @@ CASES: list[tuple[str, Inventory, bool]] = [
         ),
         False,
     ),
+    # Subscribe without Receive: the subscription is silently empty
+    ("IOT-SUBSCRIBE-RECEIVE-MISMATCH", iot(allow("iot:Subscribe", f"{A}:topicfilter/cmd/{T}/#")), True),
+    (
+        "IOT-SUBSCRIBE-RECEIVE-MISMATCH",
+        iot(allow("iot:Subscribe", f"{A}:topicfilter/cmd/{T}/#"), allow("iot:Receive", f"{A}:topic/other/{T}/*")),
+        True,
+    ),
+    (
+        "IOT-SUBSCRIBE-RECEIVE-MISMATCH",
+        iot(allow("iot:Subscribe", f"{A}:topicfilter/cmd/{T}/#"), allow("iot:Receive", f"{A}:topic/cmd/{T}/*")),
+        False,
+    ),
+    # claim policy: only the certificate API and its own template's topics
+    (
+        "IOT-CLAIM-BROADER-THAN-TEMPLATE",
+        Inventory(
+            policies=iot(
+                allow("iot:Publish", f"{A}:topic/$aws/provisioning-templates/*/provision/json"), role="claim"
+            ).policies,
+            templates=[Template("sensors", "s", "T", "s/T", {}, True, "Fn", ())],
+        ),
+        True,
+    ),
+    (
+        "IOT-CLAIM-BROADER-THAN-TEMPLATE",
+        Inventory(
+            policies=iot(allow("iot:Publish", f"{A}:topic/$aws/*"), role="claim").policies,
+            templates=[Template("sensors", "s", "T", "s/T", {}, True, "Fn", ())],
+        ),
+        True,
+    ),
+    (
+        "IOT-CLAIM-BROADER-THAN-TEMPLATE",
+        Inventory(
+            policies=iot(
+                allow(
+                    ["iot:Publish", "iot:Receive"],
+                    [
+                        f"{A}:topic/$aws/certificates/create-from-csr/json*",
+                        f"{A}:topic/$aws/provisioning-templates/sensors/provision/json*",
+                    ],
+                ),
+                allow("iot:UpdateThingShadow", f"{A}:thing/x"),
+                role="claim",
+            ).policies,
+            templates=[Template("sensors", "s", "T", "s/T", {}, True, "Fn", ())],
+        ),
+        True,  # the shadow action is beyond provisioning
+    ),
+    (
+        "IOT-CLAIM-BROADER-THAN-TEMPLATE",
+        Inventory(
+            policies=iot(
+                allow("iot:Connect", f"{A}:client/claim-*"),
+                allow(
+                    ["iot:Publish", "iot:Receive"],
+                    [
+                        f"{A}:topic/$aws/certificates/create-from-csr/json*",
+                        f"{A}:topic/$aws/provisioning-templates/sensors/provision/json*",
+                    ],
+                ),
+                allow("iot:Subscribe", f"{A}:topicfilter/$aws/provisioning-templates/sensors/provision/json/*"),
+                role="claim",
+            ).policies,
+            templates=[Template("sensors", "s", "T", "s/T", {}, True, "Fn", ())],
+        ),
+        False,
+    ),
+    # role alias followed to its role
+    ("IOT-ROLE-ALIAS-BROAD", alias_to(allow("s3:*", "arn:aws:s3:::fw/*")), True),
+    ("IOT-ROLE-ALIAS-BROAD", alias_to(allow("s3:PutObject", "*")), True),
+    ("IOT-ROLE-ALIAS-BROAD", alias_to(allow("iam:ListRoles", "*")), True),
+    ("IOT-ROLE-ALIAS-BROAD", alias_to(allow("s3:GetObject", "arn:aws:s3:::fw/*"), duration=43200), True),
+    ("IOT-ROLE-ALIAS-BROAD", alias_to(allow("s3:GetObject", "arn:aws:s3:::fw/${credentials-iot:ThingName}/*")), False),
+    ("IOT-ROLE-ALIAS-BROAD", alias_to(allow("logs:DescribeLogStreams", "*")), False),
+    ("IAM-PRIVILEGE-ESCALATION", iam(allow("iam:PutRolePolicy", "arn:aws:iam::123456789012:role/*")), True),
+    ("IAM-PRIVILEGE-ESCALATION", iam(allow(["lambda:UpdateFunctionCode", "s3:GetObject"], "*")), True),
+    ("IAM-PRIVILEGE-ESCALATION", iam(allow("iam:Create*", "*")), True),
+    ("IAM-PRIVILEGE-ESCALATION", iam(allow("iam:PutRolePolicy", "arn:aws:iam::123456789012:role/device-x")), False),
+    ("IAM-PRIVILEGE-ESCALATION", iam(allow("iam:GetRole", "*")), False),
     ("IOT-GREENGRASS-STAR", iam(allow("greengrass:*", "*")), True),
     ("IOT-GREENGRASS-STAR", iam(allow("greengrass:ResolveComponentCandidates", "*")), False),
     ("IAM-ADMIN", iam(allow("*", "*")), True),
@@ -222,7 +312,47 @@ def test_broad_device_policy_inside_a_template_body_fails_with_a_cross_device_wi
     assert "IOT-OVERLY-PERMISSIVE" in rules
     assert "IOT-TEMPLATE-NO-HOOK" in rules
     assert all(f.resource == "VehicleTemplate" for f in findings)
-    # the embedded policy has no thing variable to re-aim, so the witness is a connection as another device
-    witnesses = [f for f in findings if f.rule == "IOT-CROSS-DEVICE"]
-    assert witnesses, "a cross-device witness is reported"
-    assert "client/dev-10" in witnesses[0].message or "client/dev-1" in witnesses[0].message
+    # the shared namespace vehicle/* is aimed at the other device's name: concrete topic witnesses
+    witnesses = " | ".join(f.message for f in findings if f.rule == "IOT-CROSS-DEVICE")
+    assert "device dev-1 may iot:Connect arn:aws:iot:eu-west-1:123456789012:client/dev-10" in witnesses
+    assert "device dev-1 may iot:Publish arn:aws:iot:eu-west-1:123456789012:topic/vehicle/dev-10" in witnesses
+    assert "device dev-10 may iot:Subscribe arn:aws:iot:eu-west-1:123456789012:topicfilter/vehicle/dev-1" in witnesses
+
+
+def test_role_alias_is_followed_to_the_policies_attached_to_its_role(tmp_path: Path) -> None:
+    template = {
+        "Resources": {
+            "FwRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "credentials.iot.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ]
+                    }
+                },
+            },
+            "FwRolePolicy": {
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "fw",
+                    "Roles": [{"Ref": "FwRole"}],
+                    "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]},
+                },
+            },
+            "FwAlias": {
+                "Type": "AWS::IoT::RoleAlias",
+                "Properties": {"RoleAlias": "firmware", "RoleArn": {"Fn::GetAtt": ["FwRole", "Arn"]}},
+            },
+        }
+    }
+    path = tmp_path / "alias.template.json"
+    path.write_text(json.dumps(template))
+    findings = [f for f in review(inventory.load(path)) if f.rule == "IOT-ROLE-ALIAS-BROAD"]
+    assert [f.resource for f in findings] == ["FwAlias"]
+    assert "FwRole" in findings[0].message
+    assert "s3:*" in findings[0].message

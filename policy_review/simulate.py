@@ -1,14 +1,17 @@
 """Cross-device simulation: can one device reach another's client ID, topics, shadow or jobs?
 
 For each device policy, two things whose names share a prefix (``dev-1`` and ``dev-10``, both
-ways) are substituted into the policy variables; every resource the policy grants for the first
-is re-aimed at the second (a topic wildcard without the thing variable is aimed at the second's
-name, ``vehicle/*`` -> ``vehicle/dev-10``; plus the second's reserved shadow and jobs topics and client ID) and
-evaluated with the shared IoT policy evaluator. Any allowed request is a witness.
+ways) are substituted into the policy variables (thing name, client ID, certificate ID, and every
+thing attribute the policy names, which takes the device's name as its value). Every resource the
+policy grants for the first is re-aimed at the second (a topic wildcard without the thing variable
+is aimed at the second's name, ``vehicle/*`` -> ``vehicle/dev-10``), plus the second's reserved
+shadow and jobs topics and client ID, and evaluated with the shared IoT policy evaluator. Any
+allowed request is a witness.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
@@ -18,6 +21,8 @@ from policy_review.model import Inventory, Policy
 from policy_review.rules.base import THING_VAR, actions_of, arn_prefix, resource_part, resources_of, statements
 
 PAIRS = (("dev-1", "dev-10"), ("dev-10", "dev-1"))
+#: Thing attributes used as policy variables; each device's attributes take its own name as value.
+ATTRIBUTE = re.compile(r"\$\{iot:Connection\.Thing\.Attributes\[([^\]]+)\]\}")
 ACTIONS = {
     "client": ("iot:Connect",),
     "topic": ("iot:Publish", "iot:Receive"),
@@ -60,8 +65,8 @@ def _targets(policy: Policy, other: str) -> set[tuple[str, str]]:
     for s in statements(policy):
         for resource in resources_of(s):
             shared = False
-            if THING_VAR in resource:
-                concrete = resource.replace(THING_VAR, other)
+            if THING_VAR in resource or ATTRIBUTE.search(resource):
+                concrete = ATTRIBUTE.sub(other, resource.replace(THING_VAR, other))
             elif "*" in resource and resource_part(resource).startswith(("topic/", "topicfilter/")):
                 # a shared namespace: aim its first wildcard at the other device's name
                 concrete, shared = resource.replace("*", other, 1), True
@@ -82,8 +87,16 @@ def cross_device(inv: Inventory) -> list[Witness]:
         if policy.kind != "iot" or policy.role != "device":
             continue
         thing_type = _thing_type(policy)
+        attributes = set(ATTRIBUTE.findall(json.dumps(policy.document)))
         for me, other in PAIRS:
-            context = Context(client_id=me, thing_name=me, thing_type=thing_type, is_attached=True)
+            context = Context(
+                client_id=me,
+                thing_name=me,
+                thing_type=thing_type,
+                thing_attributes=dict.fromkeys(attributes, me),
+                is_attached=True,
+                certificate_id=f"cert-of-{me}",
+            )
             for action, resource in sorted(_targets(policy, other)):
                 if evaluate([policy.document], action, resource, context).allowed:
                     witnesses.append(Witness(policy, me, other, action, resource))

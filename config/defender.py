@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from config.errors import ConfigIssue
 from iot_semantics import defender as dd
@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from config.models import Fleet, FleetConfig
 
 _NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
+
+
+def _defender_name(v: str) -> str:
+    if not _NAME.fullmatch(v):
+        raise ValueError("must be 1-128 characters of a-z A-Z 0-9 : _ -")
+    return v
+
+
+#: Names of behaviors, scheduled audits and dimensions (CloudFormation's pattern for each).
+DefenderName = Annotated[str, AfterValidator(_defender_name)]
 Number = int | float
 Value = Number | tuple[Number | str, ...]
 
@@ -33,7 +43,7 @@ class _Model(BaseModel):
 class Behavior(_Model):
     """One Rules Detect behaviour (or, on the ML profile, one metric to learn)."""
 
-    name: str
+    name: DefenderName
     metric: str
     operator: str | None = None
     value: Value | None = None
@@ -44,13 +54,6 @@ class Behavior(_Model):
     dimension: str | None = None
     dimension_operator: Literal["IN", "NOT_IN"] = "IN"
     suppress_alerts: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME.fullmatch(v):
-            raise ValueError("must be 1-128 characters of a-z A-Z 0-9 : _ -")
-        return v
 
 
 class MlDetect(_Model):
@@ -104,19 +107,12 @@ class Alerts(_Model):
 
 
 class AuditSchedule(_Model):
-    name: str
+    name: DefenderName
     frequency: Literal["DAILY", "WEEKLY", "BIWEEKLY", "MONTHLY"]
     day_of_week: Literal["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] | None = None
     day_of_month: str | None = None
     #: Default: every check CloudFormation accepts in a scheduled audit.
     checks: tuple[str, ...] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME.fullmatch(v):
-            raise ValueError("must be 1-128 characters of a-z A-Z 0-9 : _ -")
-        return v
 
     @field_validator("day_of_month")
     @classmethod
@@ -182,15 +178,8 @@ class CustomMetric(_Model):
 
 
 class Dimension(_Model):
-    name: str
+    name: DefenderName
     topic_filters: Annotated[tuple[str, ...], Field(min_length=1, max_length=5)]
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not _NAME.fullmatch(v):
-            raise ValueError("must be 1-128 characters of a-z A-Z 0-9 : _ -")
-        return v
 
 
 class Defender(_Model):

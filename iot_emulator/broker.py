@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from iot_emulator.ca import write_private
-from iot_emulator.moto_backend import free_port
+from iot_emulator.moto_backend import free_port, stop_process
 
 
 class BrokerError(Exception):
@@ -84,13 +84,8 @@ class Broker:
         raise BrokerError(f"mosquitto did not listen on 127.0.0.1:{self.port} within {timeout:g} s")
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-            self._proc = None
+        stop_process(self._proc)
+        self._proc = None
 
     def restart(self) -> None:
         """Knob: a broker restart drops every device connection, as a broker failover does."""

@@ -19,6 +19,18 @@ def free_port() -> int:
         return port
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
+    """Terminate a child process, killing it if it has not exited within ``grace`` seconds."""
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class MotoServer:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -44,13 +56,8 @@ class MotoServer:
         raise RuntimeError(f"moto server did not answer on {self.url} within {timeout:g} s")
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-            self._proc = None
+        stop_process(self._proc)
+        self._proc = None
 
     def environment(self, region: str) -> dict[str, str]:
         """What a boto3 process needs to talk to this server instead of AWS."""

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from iot_semantics.policy_eval import action_matches
 from policy_review.model import Inventory, LambdaPermission, Policy, RoleAlias, Severity, Template
 
 Subject = Policy | Template | LambdaPermission | RoleAlias
@@ -66,7 +67,5 @@ def arn_prefix(arn: str) -> str | None:
     return ":".join(parts[:5]) if arn.startswith("arn:") and len(parts) == 6 else None
 
 
-def matches_action(pattern: str, action: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+#: Action wildcards match as the evaluator matches them (one home for IoT semantics).
+matches_action = action_matches

@@ -13,7 +13,8 @@ _BROAD_MANAGED = ("AdministratorAccess", "PowerUserAccess", "FullAccess", "IAMFu
 _READ_VERBS = ("Get", "List", "Describe")
 #: Services the AWS audit calls security auditing services; no device credential should reach them.
 _AUDIT_SERVICES = ("iam", "cloudtrail", "guardduty", "inspector", "trustedadvisor")
-#: One hour is the documented default; longer credentials outlive a revoked certificate.
+#: CredentialDurationSeconds defaults to 3600 and must not exceed the role's MaxSessionDuration
+#: (IAM default 3600); a longer life widens the window of a leaked credential.
 MAX_DURATION = 3600
 
 
@@ -65,7 +66,8 @@ def check(inv: Inventory) -> Iterator[tuple[Subject, str]]:
                 alias,
                 (
                     f"role alias {alias.name} issues credentials for {alias.credential_duration} s: "
-                    "they stay valid after the device certificate is revoked"
+                    "above the 3600 s default, so a leaked credential lives longer, and the role's "
+                    "MaxSessionDuration (IAM default 3600 s) must be raised to match"
                 ),
             )
 

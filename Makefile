@@ -1,6 +1,7 @@
 # One entry point. A fresh Debian machine with Python 3.11 and Node 20 needs nothing else.
 #   make demo   - the main job: synth (cdk-nag), the local double, provisioning by claim and trusted user
-#   make test   - every check: ruff, mypy, pytest (unit, stack assertions, snapshots, cfn-lint)
+#   make test   - every check: ruff, mypy, pytest (every tier)
+#   make unit   - the fast tier: every test not marked integration
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -44,9 +45,10 @@ typecheck: setup
 	$(PY) -m mypy
 
 unit: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not integration"
 
-test: lint typecheck unit
+test: lint typecheck
+	$(PY) -m pytest
 
 bench: setup
 	$(PY) bench/bench_synth.py

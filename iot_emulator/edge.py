@@ -18,7 +18,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -31,29 +30,11 @@ from iot_emulator import mqtt_codec as mc
 from iot_emulator.errors import ServiceError
 from iot_emulator.provisioning import ProvisioningService
 from iot_emulator.registry import Registry
+from iot_semantics import topics
 from iot_semantics.policy_eval import Context, evaluate
+from iot_semantics.topics import ReservedApi
 
 LOG = logging.getLogger("iot_emulator.edge")
-_CREATE_FROM_CSR = re.compile(r"\$aws/certificates/create-from-csr/(json|cbor)")
-_CREATE_KEYS = re.compile(r"\$aws/certificates/create/(json|cbor)")
-_REGISTER = re.compile(r"\$aws/provisioning-templates/([0-9A-Za-z_-]{1,36})/provision/(json|cbor)")
-_RESPONSE = re.compile(
-    r"\$aws/(certificates/create-from-csr|certificates/create|provisioning-templates/[0-9A-Za-z_-]{1,36}/provision)"
-    r"/(json|cbor)/(accepted|rejected)"
-)
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """MQTT topic-filter matching (``+`` one level, ``#`` the rest); ``$`` topics need an explicit first level."""
-    f_levels, t_levels = topic_filter.split("/"), topic.split("/")
-    if topic.startswith("$") and f_levels[0] in ("+", "#"):
-        return False
-    for i, level in enumerate(f_levels):
-        if level == "#":
-            return True
-        if i >= len(t_levels) or (level != "+" and level != t_levels[i]):
-            return False
-    return len(f_levels) == len(t_levels)
 
 
 @dataclass
@@ -228,14 +209,11 @@ class Edge:
             if conn.level == mc.MQTT5:
                 return True
             return False  # MQTT 3.1.1: AWS IoT disconnects
-        if (
-            _CREATE_FROM_CSR.fullmatch(publish.topic)
-            or _CREATE_KEYS.fullmatch(publish.topic)
-            or _REGISTER.fullmatch(publish.topic)
-        ):
+        request = topics.provisioning_request(publish.topic)
+        if request is not None:
             if publish.qos == 1 and publish.packet_id is not None:
                 conn.writer.write(mc.encode_puback(publish.packet_id, 0, conn.level))
-            await self._api(conn, publish)
+            await self._api(conn, publish, request)
             return True
         up.write(raw)
         await up.drain()
@@ -249,7 +227,7 @@ class Edge:
             if not self._allowed(conn, "iot:Subscribe", f"topicfilter/{topic_filter}"):
                 self.stats.refused_subscriptions += 1
                 codes.append(0x80 if conn.level == 4 else 0x87)
-            elif _RESPONSE.fullmatch(topic_filter):
+            elif (reserved := topics.parse_reserved(topic_filter)) is not None and reserved.is_provisioning_response:
                 conn.local_filters.add(topic_filter)
                 codes.append(min(options & 0x03, 1))
             else:
@@ -289,9 +267,9 @@ class Edge:
 
     # The provisioning API ----------------------------------------------------------------------------
 
-    async def _api(self, conn: _Connection, publish: mc.Publish) -> None:
+    async def _api(self, conn: _Connection, publish: mc.Publish, request: topics.ReservedTopic) -> None:
         self.stats.api_requests += 1
-        fmt = publish.topic.rsplit("/", 1)[1]
+        fmt = request.payload_format
         loop = asyncio.get_running_loop()
         try:
             try:
@@ -301,27 +279,27 @@ class Edge:
                     else (cbor2.loads(publish.payload) if publish.payload else {})
                 )
             except (ValueError, cbor2.CBORDecodeError):
-                raise ServiceError(400, "InvalidRequest", f"The payload is not valid {fmt.upper()}.") from None
-            if (m := _REGISTER.fullmatch(publish.topic)) is not None:
-                template = m.group(1)
+                raise ServiceError(400, "InvalidRequest", f"The payload is not valid {str(fmt).upper()}.") from None
+            if request.api is ReservedApi.REGISTER_THING:
+                template = str(request.template)
                 result = await loop.run_in_executor(
                     None,
                     lambda: self.service.register_thing(
                         template, payload, claim_certificate_id=conn.certificate_id, client_id=conn.client_id
                     ),
                 )
-            elif _CREATE_FROM_CSR.fullmatch(publish.topic):
+            elif request.api is ReservedApi.CREATE_CERTIFICATE_FROM_CSR:
                 result = await loop.run_in_executor(None, self.service.create_certificate_from_csr, payload)
             else:
                 result = await loop.run_in_executor(None, self.service.create_keys_and_certificate, payload)
-            topic = f"{publish.topic}/accepted"
+            topic = topics.accepted(publish.topic)
         except ServiceError as exc:
-            result, topic = exc.payload(), f"{publish.topic}/rejected"
+            result, topic = exc.payload(), topics.rejected(publish.topic)
         except Exception as exc:  # the double keeps serving; the device gets an AWS-shaped 500
             LOG.exception("provisioning API failed")
             result = ServiceError(500, "InternalFailure", f"{type(exc).__name__}").payload()
-            topic = f"{publish.topic}/rejected"
-        if not any(topic_matches(f, topic) for f in conn.local_filters):
+            topic = topics.rejected(publish.topic)
+        if not any(topics.filter_matches(f, topic) for f in conn.local_filters):
             return  # AWS: subscribe before publishing, or the response is lost
         body = json.dumps(result).encode() if fmt == "json" else cbor2.dumps(result)
         conn.writer.write(mc.encode_publish(topic, body, conn.level))

@@ -1,9 +1,36 @@
 """The one home of AWS IoT rules shared by the stacks, the review, the double and the CLI.
 
 Everything here is pure Python with no CDK, boto3 or network dependency, so the factory CLI
-and the policy review can import it on a machine without Node or jsii.
+and the policy review can import it on a machine without Node or jsii:
+
+- ``topics``: reserved ``$aws/...`` topics (built and parsed) and MQTT topic-filter matching;
+- ``variables``: policy variable and condition-key names;
+- ``policy_match`` and ``policy_eval``: how AWS IoT matches and evaluates policies;
+- ``template_eval``: fleet provisioning template evaluation;
+- ``defender``: Device Defender metrics, audit checks, mitigation actions and their enumerations;
+- ``names``, ``limits`` and ``regions``: naming rules, documented quotas and the AWS regions.
 """
 
-from iot_semantics import defender, limits, names, policy_eval, policy_match, template_eval, topics
+from iot_semantics import (
+    defender,
+    limits,
+    names,
+    policy_eval,
+    policy_match,
+    regions,
+    template_eval,
+    topics,
+    variables,
+)
 
-__all__ = ["defender", "limits", "names", "policy_eval", "policy_match", "template_eval", "topics"]
+__all__ = [
+    "defender",
+    "limits",
+    "names",
+    "policy_eval",
+    "policy_match",
+    "regions",
+    "template_eval",
+    "topics",
+    "variables",
+]

@@ -5,8 +5,9 @@ Source: the project's AWS IoT fact sheet, section 6 (AWS docs, CloudFormation sc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 ValueKind = Literal["count", "cidrs", "ports", "number", "numbers", "strings"]
 Side = Literal["cloud", "device"]
@@ -18,7 +19,17 @@ CIDR_OPERATORS = ("in-cidr-set", "not-in-cidr-set")
 PORT_OPERATORS = ("in-port-set", "not-in-port-set")
 SET_OPERATORS = ("in-set", "not-in-set")
 STATISTICS = ("Average", "p0", "p0.1", "p0.01", "p1", "p10", "p50", "p90", "p99", "p99.9", "p99.99", "p100")
-CONFIDENCE_LEVELS = ("LOW", "MEDIUM", "HIGH")
+#: ML Detect confidence (``MachineLearningDetectionConfig.ConfidenceLevel``).
+ConfidenceLevel = Literal["LOW", "MEDIUM", "HIGH"]
+CONFIDENCE_LEVELS: tuple[ConfidenceLevel, ...] = get_args(ConfidenceLevel)
+#: ``MetricDimension.Operator``.
+DimensionOperator = Literal["IN", "NOT_IN"]
+DIMENSION_OPERATORS: tuple[DimensionOperator, ...] = get_args(DimensionOperator)
+#: Names of behaviors, custom metrics, dimensions and scheduled audits (CloudFormation's pattern).
+NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
+NAME_RULE = "must be 1-128 characters of a-z A-Z 0-9 : _ -"
+#: Custom metric names may not take the prefix of AWS's own metrics.
+AWS_METRIC_PREFIX = "aws:"
 #: The only documented key of ``AlertTargets``.
 ALERT_TARGET_TYPE = "SNS"
 DATAPOINTS_MIN, DATAPOINTS_MAX = 1, 10
@@ -62,6 +73,7 @@ METRICS: dict[str, Metric] = {
 }
 
 CustomMetricType = Literal["number", "number-list", "string-list", "ip-address-list"]
+CUSTOM_METRIC_TYPES: tuple[CustomMetricType, ...] = get_args(CustomMetricType)
 #: Operators and value field of a behavior on a custom metric, by the metric's type.
 CUSTOM_METRIC_RULES: dict[str, tuple[tuple[str, ...], ValueKind]] = {
     "number": (NUMERIC_OPERATORS, "number"),
@@ -176,6 +188,16 @@ AUDIT_CHECKS: dict[str, AuditCheck] = {
     )
 }
 
+#: ``AWS::IoT::ScheduledAudit`` Frequency, DayOfWeek and DayOfMonth.
+AuditFrequency = Literal["DAILY", "WEEKLY", "BIWEEKLY", "MONTHLY"]
+AUDIT_FREQUENCIES: tuple[AuditFrequency, ...] = get_args(AuditFrequency)
+#: Frequencies that need a day of the week, and the one that needs a day of the month.
+WEEKDAY_FREQUENCIES: tuple[AuditFrequency, ...] = ("WEEKLY", "BIWEEKLY")
+MONTHDAY_FREQUENCY: AuditFrequency = "MONTHLY"
+DayOfWeek = Literal["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
+DAYS_OF_WEEK: tuple[DayOfWeek, ...] = get_args(DayOfWeek)
+DAY_OF_MONTH = re.compile(r"[1-9]|[12][0-9]|3[01]|LAST")
+
 SCHEDULABLE_CHECKS = tuple(name for name, c in AUDIT_CHECKS.items() if c.schedulable)
 CRITICAL_CHECKS = tuple(name for name, c in AUDIT_CHECKS.items() if c.severity == "CRITICAL")
 
@@ -188,7 +210,9 @@ MITIGATION_ACTION_PARAMS = {
     "ENABLE_IOT_LOGGING": "EnableIoTLoggingParams",
     "PUBLISH_FINDING_TO_SNS": "PublishFindingToSnsParams",
 }
-LOG_LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "DISABLED")
+#: Levels at which AWS IoT logs something (``DISABLED`` is the off switch, not a level to pick).
+LogLevel = Literal["ERROR", "WARN", "INFO", "DEBUG"]
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 
 #: CloudWatch (namespace AWS/IoT) metric names used by the alarms.
 CLOUDWATCH_NAMESPACE = "AWS/IoT"

@@ -11,5 +11,3 @@ TEMPLATE_NAME = re.compile(r"^[0-9A-Za-z_-]{1,36}$")
 POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 ATTRIBUTE_NAME = re.compile(r"^[a-zA-Z0-9_.,@/:#-]{1,128}$")
 ATTRIBUTE_VALUE = re.compile(r"^[a-zA-Z0-9_.,@/:#=\[\]-]*$")
-#: Characters allowed in a thing name, as a character class body.
-THING_NAME_CHARS = "a-zA-Z0-9:_-"

@@ -13,56 +13,13 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from iot_semantics import variables as var
 from iot_semantics.policy_match import resource_matches, substitute
-
-#: Documented IoT policy variables (fact sheet 5.4). Certificate fields expand below.
-_CERT_FIELDS = (
-    "DistinguishedNameQualifier",
-    "Country",
-    "Organization",
-    "OrganizationalUnit",
-    "State",
-    "CommonName",
-    "SerialNumber",
-    "Title",
-    "Surname",
-    "GivenName",
-    "Initials",
-    "Pseudonym",
-    "GenerationQualifier",
-)
-_ALT_NAMES = ("RFC822Name", "DNSName", "DirectoryName", "UniformResourceIdentifier", "IPAddress")
-KNOWN_VARIABLES = frozenset(
-    {
-        "iot:ClientId",
-        "iot:CertificateId",
-        "iot:DomainName",
-        "aws:SourceIp",
-        "iot:Connection.Thing.ThingName",
-        "iot:Connection.Thing.ThingTypeName",
-        "iot:Connection.Thing.IsAttached",
-        "iot:Certificate.SerialNumber",
-        "iot:Certificate.AvailableKeys",
-        *(f"iot:Certificate.{side}.{f}" for side in ("Subject", "Issuer") for f in _CERT_FIELDS),
-        *(f"iot:Certificate.{side}.AlternativeName.{a}" for side in ("Subject", "Issuer") for a in _ALT_NAMES),
-    }
-)
-_ATTRIBUTE_VARIABLE = re.compile(r"iot:Connection\.Thing\.Attributes\[[A-Za-z0-9_.,@/:#-]+\]")
-_MULTI_VALUE_SUFFIX = re.compile(r"\.(List|\d+)$")
-
-
-def is_known_variable(name: str) -> bool:
-    """True for a documented policy variable (``${iot:ThingName}`` is not one)."""
-    if name in ("*", "?", "$") or name in KNOWN_VARIABLES or _ATTRIBUTE_VARIABLE.fullmatch(name):
-        return True
-    base = _MULTI_VALUE_SUFFIX.sub("", name)
-    return base != name and base in KNOWN_VARIABLES and base.startswith("iot:Certificate.")
 
 
 class Effect(Enum):
@@ -87,18 +44,18 @@ class Context:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def variables(self) -> dict[str, str]:
-        values: dict[str, str] = {"iot:ClientId": self.client_id, **self.extra}
+        values: dict[str, str] = {var.CLIENT_ID: self.client_id, **self.extra}
         if self.certificate_id:
-            values["iot:CertificateId"] = self.certificate_id
+            values[var.CERTIFICATE_ID] = self.certificate_id
         if self.source_ip:
-            values["aws:SourceIp"] = self.source_ip
+            values[var.SOURCE_IP] = self.source_ip
         if self.thing_name is not None:
-            values["iot:Connection.Thing.ThingName"] = self.thing_name
-            values["iot:Connection.Thing.IsAttached"] = "true" if self.is_attached else "false"
+            values[var.THING_NAME] = self.thing_name
+            values[var.IS_ATTACHED] = "true" if self.is_attached else "false"
             if self.thing_type:
-                values["iot:Connection.Thing.ThingTypeName"] = self.thing_type
+                values[var.THING_TYPE_NAME] = self.thing_type
             for key, value in self.thing_attributes.items():
-                values[f"iot:Connection.Thing.Attributes[{key}]"] = value
+                values[var.attribute(key)] = value
         return values
 
 
@@ -113,10 +70,26 @@ class Decision:
         return self.effect is Effect.ALLOW
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """A policy field that holds one value or a list of them, as a list."""
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The statements of a policy document; a lone statement object counts as a list of one."""
+    return [s for s in as_list(document.get("Statement")) if isinstance(s, dict)]
+
+
+def actions(statement: Mapping[str, Any]) -> list[str]:
+    """The statement's ``Action`` values (not ``NotAction``)."""
+    return [str(a) for a in as_list(statement.get("Action"))]
+
+
+def resources(statement: Mapping[str, Any]) -> list[str]:
+    """The statement's ``Resource`` values (not ``NotResource``)."""
+    return [str(r) for r in as_list(statement.get("Resource"))]
 
 
 def action_matches(pattern: str, action: str) -> bool:
@@ -179,24 +152,24 @@ def substitute_text(text: str, variables: Mapping[str, str]) -> str:
 
 def statement_applies(statement: Mapping[str, Any], action: str, resource: str, variables: Mapping[str, str]) -> bool:
     if "Action" in statement:
-        if not any(action_matches(p, action) for p in _as_list(statement["Action"])):
+        if not any(action_matches(p, action) for p in as_list(statement["Action"])):
             return False
     elif "NotAction" in statement:
-        if any(action_matches(p, action) for p in _as_list(statement["NotAction"])):
+        if any(action_matches(p, action) for p in as_list(statement["NotAction"])):
             return False
     else:
         return False
     if "Resource" in statement:
-        if not any(resource_matches(p, resource, variables) for p in _as_list(statement["Resource"])):
+        if not any(resource_matches(p, resource, variables) for p in as_list(statement["Resource"])):
             return False
     elif "NotResource" in statement:
-        if any(resource_matches(p, resource, variables) for p in _as_list(statement["NotResource"])):
+        if any(resource_matches(p, resource, variables) for p in as_list(statement["NotResource"])):
             return False
     else:
         return False
     for op, clauses in (statement.get("Condition") or {}).items():
         for key, expected in clauses.items():
-            if _condition_holds(op, key, _as_list(expected), variables) is not True:
+            if _condition_holds(op, key, as_list(expected), variables) is not True:
                 return False
     return True
 
@@ -206,7 +179,7 @@ def evaluate(policies: Iterable[Mapping[str, Any]], action: str, resource: str, 
     allows: list[tuple[int, int, str | None]] = []
     denies: list[tuple[int, int, str | None]] = []
     for p, policy in enumerate(policies):
-        for s, statement in enumerate(_as_list(policy.get("Statement"))):
+        for s, statement in enumerate(as_list(policy.get("Statement"))):
             if not isinstance(statement, Mapping) or not statement_applies(statement, action, resource, variables):
                 continue
             ref = (p, s, statement.get("Sid"))
@@ -218,13 +191,13 @@ def evaluate(policies: Iterable[Mapping[str, Any]], action: str, resource: str, 
     return Decision(Effect.IMPLICIT_DENY)
 
 
-def unknown_variables(document: Mapping[str, Any]) -> list[str]:
-    """Policy variables in ``document`` that AWS IoT does not define (they never substitute)."""
+def referenced_variables(document: Mapping[str, Any]) -> list[str]:
+    """Every ``${...}`` variable the document's statements reference (resources, conditions, keys)."""
     found: list[str] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, str):
-            found.extend(v for v in re.findall(r"\$\{([^}]*)\}", node) if not is_known_variable(v))
+            found.extend(var.references(node))
         elif isinstance(node, Mapping):
             for k, v in node.items():
                 walk(k)
@@ -234,4 +207,9 @@ def unknown_variables(document: Mapping[str, Any]) -> list[str]:
                 walk(v)
 
     walk(document.get("Statement"))
-    return sorted(set(found))
+    return found
+
+
+def unknown_variables(document: Mapping[str, Any]) -> list[str]:
+    """Policy variables in ``document`` that AWS IoT does not define (they never substitute)."""
+    return sorted({v for v in referenced_variables(document) if not var.is_known(v)})

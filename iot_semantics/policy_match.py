@@ -13,9 +13,9 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
-VARIABLE = re.compile(r"\$\{([^}]*)\}")
-#: ``${*}``, ``${?}`` and ``${$}`` stand for the literal characters.
-_LITERAL_ESCAPES = {"*": "*", "?": "?", "$": "$"}
+from iot_semantics.variables import LITERAL_ESCAPES, REFERENCE
+
+#: A value holding one of these is not substituted (AWS: authorization fails instead).
 _UNSUBSTITUTABLE = set("*$+?#")
 
 
@@ -23,12 +23,12 @@ def substitute(pattern: str, variables: Mapping[str, str]) -> list[tuple[str, bo
     """Split ``pattern`` into (text, is_literal) pieces after substituting variables."""
     pieces: list[tuple[str, bool]] = []
     pos = 0
-    for m in VARIABLE.finditer(pattern):
+    for m in REFERENCE.finditer(pattern):
         if m.start() > pos:
             pieces.append((pattern[pos : m.start()], False))
         name = m.group(1)
-        if name in _LITERAL_ESCAPES:
-            pieces.append((_LITERAL_ESCAPES[name], True))
+        if name in LITERAL_ESCAPES:
+            pieces.append((name, True))
         else:
             value = variables.get(name)
             if value is None or _UNSUBSTITUTABLE & set(value) or len(value) > 1024:

@@ -9,7 +9,7 @@ from typing import Any
 
 from policy_review.model import Finding, Inventory, Severity
 from policy_review.rules import RULES
-from policy_review.rules.base import THING_VAR, actions_of, resource_part, resources_of, statements
+from policy_review.rules.base import THING_NAME_VAR, actions_of, resource_part, resources_of, statements
 from policy_review.suppressions import Suppressed
 
 SAMPLE_THING = "sensor-0001"
@@ -141,7 +141,7 @@ def html_page(inv: Inventory, findings: Sequence[Finding], suppressed: Sequence[
                 verb = "may" if s.get("Effect") == "Allow" else "may not"
                 for action in actions_of(s):
                     for resource in resources_of(s):
-                        target = resource_part(resource).replace(THING_VAR, SAMPLE_THING)
+                        target = resource_part(resource).replace(THING_NAME_VAR, SAMPLE_THING)
                         parts.append(f"<li>{verb} <code>{_esc(action)}</code> <code>{_esc(target)}</code>")
             parts.append("</ul>")
     return "".join(parts) + "</html>\n"

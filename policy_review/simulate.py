@@ -11,18 +11,17 @@ allowed request is a witness.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
-from iot_semantics import topics
-from iot_semantics.policy_eval import Context, evaluate
+from iot_semantics import topics, variables
+from iot_semantics.policy_eval import Context, evaluate, referenced_variables
 from policy_review.model import Inventory, Policy
-from policy_review.rules.base import THING_VAR, actions_of, arn_prefix, resource_part, resources_of, statements
+from policy_review.rules.base import THING_NAME_VAR, actions_of, arn_prefix, resource_part, resources_of, statements
 
 PAIRS = (("dev-1", "dev-10"), ("dev-10", "dev-1"))
 #: Thing attributes used as policy variables; each device's attributes take its own name as value.
-ATTRIBUTE = re.compile(r"\$\{iot:Connection\.Thing\.Attributes\[([^\]]+)\]\}")
+ATTRIBUTE = variables.ATTRIBUTE_REFERENCE
 ACTIONS = {
     "client": ("iot:Connect",),
     "topic": ("iot:Publish", "iot:Receive"),
@@ -42,10 +41,16 @@ class Witness:
 
 def _thing_type(policy: Policy) -> str | None:
     for s in statements(policy):
-        value = (s.get("Condition") or {}).get("StringEquals", {}).get(topics.THING_TYPE_KEY)
+        value = (s.get("Condition") or {}).get("StringEquals", {}).get(variables.THING_TYPE_NAME)
         if isinstance(value, str):
             return value
     return None
+
+
+def _attributes(policy: Policy) -> set[str]:
+    """Names of the thing attributes the policy uses as variables."""
+    found = (variables.ATTRIBUTE.fullmatch(v) for v in referenced_variables(policy.document))
+    return {m.group(1) for m in found if m}
 
 
 def _prefix(policy: Policy) -> str:
@@ -65,8 +70,8 @@ def _targets(policy: Policy, other: str) -> set[tuple[str, str]]:
     for s in statements(policy):
         for resource in resources_of(s):
             shared = False
-            if THING_VAR in resource or ATTRIBUTE.search(resource):
-                concrete = ATTRIBUTE.sub(other, resource.replace(THING_VAR, other))
+            if THING_NAME_VAR in resource or ATTRIBUTE.search(resource):
+                concrete = ATTRIBUTE.sub(other, resource.replace(THING_NAME_VAR, other))
             elif "*" in resource and resource_part(resource).startswith(("topic/", "topicfilter/")):
                 # a shared namespace: aim its first wildcard at the other device's name
                 concrete, shared = resource.replace("*", other, 1), True
@@ -87,7 +92,9 @@ def cross_device(inv: Inventory) -> list[Witness]:
         if policy.kind != "iot" or policy.role != "device":
             continue
         thing_type = _thing_type(policy)
-        attributes = set(ATTRIBUTE.findall(json.dumps(policy.document)))
+        attributes = {
+            m.group(1) for v in referenced_variables(policy.document) if (m := variables.ATTRIBUTE.fullmatch(v))
+        }
         for me, other in PAIRS:
             context = Context(
                 client_id=me,

@@ -8,11 +8,11 @@ IoT policies) cannot reach another device: ``dt/dev-1/*`` does not match ``dt/de
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from constructs_lib.arns import iot_arn
-from iot_semantics import topics
-from iot_semantics.topics import THING_NAME_VAR
+from iot_semantics import topics, variables
+from iot_semantics.variables import THING_NAME_VAR
 
 THING_NAME_PLACEHOLDER = "{thing_name}"
 
@@ -26,7 +26,7 @@ class DeviceTopicAccess:
     subscribe_namespaces: tuple[str, ...] = ()
     shadow: bool = True
     jobs: bool = True
-    defender_metrics_format: Literal["json", "cbor"] | None = None
+    defender_metrics_format: topics.PayloadFormat | None = None
     tunnel_notify: bool = False
 
 
@@ -72,8 +72,8 @@ def device_policy_document(access: DeviceTopicAccess, arn_prefix: str) -> dict[s
             "Action": "iot:Connect",
             "Resource": iot_arn(arn_prefix, f"client/{me}"),
             "Condition": {
-                "Bool": {topics.IS_ATTACHED_KEY: "true"},
-                "StringEquals": {topics.THING_TYPE_KEY: access.thing_type_name},
+                "Bool": {variables.IS_ATTACHED: "true"},
+                "StringEquals": {variables.THING_TYPE_NAME: access.thing_type_name},
             },
         }
     ]

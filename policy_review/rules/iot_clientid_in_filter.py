@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from iot_semantics.variables import CLIENT_ID_VAR
 from policy_review.model import Inventory, Severity
 from policy_review.rules.base import Rule, Subject, resource_part, resources_of, statements
 
@@ -14,7 +15,7 @@ def check(inv: Inventory) -> Iterator[tuple[Subject, str]]:
             continue
         for s in statements(policy):
             for resource in resources_of(s):
-                if resource_part(resource).startswith("topicfilter/") and "${iot:ClientId}" in resource:
+                if resource_part(resource).startswith("topicfilter/") and CLIENT_ID_VAR in resource:
                     yield policy, f"{resource}: a client connecting with client ID '+' or '#' widens this filter"
 
 

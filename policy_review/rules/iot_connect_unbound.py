@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from iot_semantics.variables import IS_ATTACHED
 from policy_review.model import Inventory, Severity
 from policy_review.rules.base import (
-    THING_VAR,
+    THING_NAME_VAR,
     Rule,
     Subject,
     actions_of,
@@ -24,11 +25,9 @@ def check(inv: Inventory) -> Iterator[tuple[Subject, str]]:
         for s in statements(policy):
             if s.get("Effect") != "Allow" or not any(matches_action(p, "iot:Connect") for p in actions_of(s)):
                 continue
-            attached = str(
-                (s.get("Condition") or {}).get("Bool", {}).get("iot:Connection.Thing.IsAttached", "")
-            ).lower()
+            attached = str((s.get("Condition") or {}).get("Bool", {}).get(IS_ATTACHED, "")).lower()
             for resource in resources_of(s):
-                if resource_part(resource) != f"client/{THING_VAR}":
+                if resource_part(resource) != f"client/{THING_NAME_VAR}":
                     yield policy, f"Connect on {resource}: the client ID is not bound to the thing name"
                 elif attached != "true":
                     yield policy, "Connect without the Bool iot:Connection.Thing.IsAttached = true condition"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from policy_review.model import Inventory, Severity
 from policy_review.rules.base import (
-    THING_VAR,
+    THING_NAME_VAR,
     Rule,
     Subject,
     actions_of,
@@ -34,7 +34,7 @@ def _broad(resource: str) -> bool:
     if "*" not in name and "?" not in name:
         return False
     head = name.split("*")[0].split("?")[0]
-    if THING_VAR in head:
+    if THING_NAME_VAR in head:
         return False  # the wildcard sits under the device's own name
     if kind == "client" and head and not head.endswith("/"):
         return False  # a fixed client-ID prefix (e.g. factory claim connections)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from iot_semantics.policy_eval import Context, Effect, evaluate, is_known_variable, unknown_variables
+from iot_semantics.policy_eval import Context, Effect, evaluate, unknown_variables
+from iot_semantics.variables import is_known as is_known_variable
 from tests.conftest import Synth, render_document, resources_of
 
 ARN = "arn:aws:iot:eu-west-1:123456789012"

@@ -1,0 +1,98 @@
+"""Reserved topics parsed back into what they are, and MQTT topic-filter matching."""
+
+from __future__ import annotations
+
+import pytest
+
+from iot_semantics import topics
+from iot_semantics.topics import ReservedApi, filter_matches, parse_reserved, provisioning_request
+
+
+@pytest.mark.parametrize(
+    ("topic", "api", "thing", "template", "fmt", "response"),
+    [
+        ("$aws/certificates/create-from-csr/json", ReservedApi.CREATE_CERTIFICATE_FROM_CSR, None, None, "json", None),
+        ("$aws/certificates/create/cbor/accepted", ReservedApi.CREATE_KEYS_AND_CERTIFICATE, None, None, "cbor", "accepted"),
+        ("$aws/provisioning-templates/t-1/provision/json/rejected", ReservedApi.REGISTER_THING, None, "t-1", "json", "rejected"),
+        ("$aws/provisioning-templates/*", ReservedApi.REGISTER_THING, None, "*", None, None),
+        ("$aws/things/dev-1/shadow/update", ReservedApi.SHADOW, "dev-1", None, None, None),
+        ("$aws/things/dev-1/jobs/notify-next", ReservedApi.JOBS, "dev-1", None, None, None),
+        ("$aws/things/dev-1/defender/metrics/json", ReservedApi.DEFENDER_METRICS, "dev-1", None, None, None),
+        ("$aws/things/dev-1/tunnels/notify", ReservedApi.TUNNELS_NOTIFY, "dev-1", None, None, None),
+        ("$aws/things/core-1/greengrassv2/health/json", ReservedApi.GREENGRASS, "core-1", None, None, None),
+        ("$aws/things/dev-1/streams/x", ReservedApi.THING, "dev-1", None, None, None),
+        ("$aws/rules/my_rule", ReservedApi.OTHER, None, None, None, None),
+    ],
+)  # fmt: skip
+def test_parse_reserved_says_what_a_topic_is_and_for_whom(
+    topic: str, api: ReservedApi, thing: str | None, template: str | None, fmt: str | None, response: str | None
+) -> None:
+    parsed = parse_reserved(topic)
+    assert parsed is not None
+    assert (parsed.api, parsed.thing, parsed.template, parsed.payload_format, parsed.response) == (
+        api,
+        thing,
+        template,
+        fmt,
+        response,
+    )
+
+
+def test_builders_and_parser_agree() -> None:
+    for fmt in topics.PAYLOAD_FORMATS:
+        register = parse_reserved(topics.register_thing_topic("acme-dev-sensors", fmt))
+        assert register is not None and register.is_provisioning_request
+        assert register.template == "acme-dev-sensors"
+        for built in (topics.create_certificate_from_csr_topic(fmt), topics.create_keys_and_certificate_topic(fmt)):
+            assert provisioning_request(built) is not None
+            response = parse_reserved(topics.accepted(built))
+            assert response is not None and response.is_provisioning_response
+    shadow = parse_reserved(f"{topics.shadow_prefix('dev-1')}/update")
+    assert shadow is not None and shadow.api is ReservedApi.SHADOW and shadow.thing == "dev-1"
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "dt/sensors/x",  # not reserved
+        "$aws/certificates/create/xml",  # no such payload format
+        "$aws/certificates/create/json/accepted",  # a response, not a request
+        "$aws/certificates/create/json/",  # an empty level after the format
+        "$aws/provisioning-templates/" + "t" * 37 + "/provision/json",  # template names are 1-36 characters
+        "$aws/provisioning-templates/t.1/provision/json",  # '.' is not allowed in a template name
+        "$aws/provisioning-templates/*/provision/json",  # a policy wildcard, not a template
+        "$aws/provisioning-templates/t/provision",  # no payload format
+    ],
+)
+def test_only_exact_api_topics_are_provisioning_requests(topic: str) -> None:
+    assert provisioning_request(topic) is None
+
+
+def test_a_wildcard_pattern_still_names_its_api() -> None:
+    """A policy's pattern parses as written: the review learns which API it reaches."""
+    parsed = parse_reserved("$aws/provisioning-templates/sensors/provision/json*")
+    assert parsed is not None and parsed.api is ReservedApi.REGISTER_THING and not parsed.exact
+    assert parse_reserved("dt/x") is None
+    assert parse_reserved("$aws") is None
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "topic", "expected"),
+    [
+        ("a/b", "a/b", True),
+        ("a/+", "a/b", True),
+        ("a/+", "a/b/c", False),
+        ("a/#", "a", True),  # '#' includes the parent level
+        ("a/#", "a/b/c", True),
+        ("#", "a/b", True),
+        ("+/b", "a/b", True),
+        ("#", "$aws/things/x/shadow/update", False),  # '$' topics need an explicit first level
+        ("+/things/x", "$aws/things/x", False),
+        ("$aws/things/+/shadow/#", "$aws/things/x/shadow/update/accepted", True),
+        ("a/b", "a/b/c", False),
+        ("a/b/c", "a/b", False),
+        ("a//b", "a//b", True),  # empty levels are levels
+    ],
+)
+def test_filter_matches(topic_filter: str, topic: str, expected: bool) -> None:
+    assert filter_matches(topic_filter, topic) is expected

@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 from iot_emulator.ca import write_private
+from iot_emulator.errors import BrokerError
 from iot_emulator.moto_backend import free_port, stop_process
 
-
-class BrokerError(Exception):
-    """mosquitto is missing or would not start; the message says how to fix it."""
+__all__ = ["Broker", "BrokerError"]
 
 
 class Broker:

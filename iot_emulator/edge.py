@@ -27,7 +27,7 @@ from typing import Any
 import cbor2
 
 from iot_emulator import mqtt_codec as mc
-from iot_emulator.errors import ServiceError
+from iot_emulator.errors import ProtocolError, ServiceError
 from iot_emulator.provisioning import ProvisioningService
 from iot_emulator.registry import Registry
 from iot_semantics import topics
@@ -163,7 +163,7 @@ class Edge:
                 self._from_client(conn, reader, upstream_writer),
                 self._from_broker(conn, up_reader, upstream_writer),
             )
-        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError, mc.ProtocolError, ssl.SSLError):
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError, ProtocolError, ssl.SSLError):
             pass
         finally:
             for w in (writer, upstream_writer):
@@ -199,7 +199,7 @@ class Edge:
     async def _client_publish(self, conn: _Connection, raw: bytes, up: asyncio.StreamWriter) -> bool:
         publish = mc.parse_publish(raw, conn.level)
         if mc.TOPIC_ALIAS in publish.properties.values:
-            raise mc.ProtocolError("topic aliases are switched off")
+            raise ProtocolError("topic aliases are switched off")
         if not self._allowed(conn, "iot:Publish", f"topic/{publish.topic}"):
             self.stats.refused_publishes += 1
             LOG.info("refused publish by %s to %s", conn.client_id, publish.topic)

@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from iot_emulator.assembly import HookFunction
+from iot_emulator.errors import HookFailed
 from iot_semantics import limits
 
-
-class HookFailed(Exception):
-    """The hook errored, timed out or answered nonsense: AWS IoT denies provisioning."""
+__all__ = ["HookFailed", "HookRunner"]
 
 
 class HookRunner:

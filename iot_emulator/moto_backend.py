@@ -9,6 +9,8 @@ import time
 import urllib.request
 from types import TracebackType
 
+from iot_emulator.errors import MotoError
+
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "double", "AWS_SECRET_ACCESS_KEY": "double"}
 
 
@@ -50,10 +52,12 @@ class MotoServer:
                     return self
             except OSError:
                 if self._proc.poll() is not None:
-                    raise RuntimeError("moto server exited at start") from None
+                    raise MotoError(
+                        "moto server exited at start; run it alone to see why: python -m moto.server"
+                    ) from None
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"moto server did not answer on {self.url} within {timeout:g} s")
+        raise MotoError(f"moto server did not answer on {self.url} within {timeout:g} s")
 
     def stop(self) -> None:
         stop_process(self._proc)

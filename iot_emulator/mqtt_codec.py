@@ -10,6 +10,8 @@ import asyncio
 import struct
 from dataclasses import dataclass, field
 
+from iot_emulator.errors import ProtocolError
+
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = 8, 9, 10, 11, 12, 13, 14, 15
 MQTT5 = 5
@@ -24,10 +26,6 @@ _PROPERTY_TYPES = {
 }  # fmt: skip
 TOPIC_ALIAS_MAXIMUM = 0x22
 TOPIC_ALIAS = 0x23
-
-
-class ProtocolError(Exception):
-    """A malformed packet: the edge closes the connection, as a broker does."""
 
 
 def encode_varint(value: int) -> bytes:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import yaml
 
+from policy_review.errors import SuppressionError
 from policy_review.model import Finding
 
-
-class SuppressionError(Exception):
-    pass
+__all__ = ["Suppressed", "Suppression", "SuppressionError", "apply", "load"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,219 @@
+"""What the reader finds in a cloud assembly: stacks, and per resource type one typed record.
+
+Values inside records are already resolved by the resolver the assembly was loaded with:
+readable placeholders (``${AWS::Region}``, ``${Role.Arn}``) for the policy review, or concrete
+names and ARNs for a deployment in one account and region (the local double).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a resource sits: its stack, logical ID, construct path and CloudFormation type."""
+
+    stack: str
+    logical_id: str
+    #: ``aws:cdk:path`` (from the template or the stack's metadata), else the logical ID.
+    path: str
+    type: str
+
+
+class PolicyRole(StrEnum):
+    """What an IoT policy is for, decided from its structure (``cloud_assembly.roles``)."""
+
+    #: Attached to devices by a provisioning template (named or embedded in its body).
+    DEVICE = "device"
+    #: Lets a claim certificate call a template's RegisterThing API.
+    CLAIM = "claim"
+    #: A Greengrass core device's policy (Greengrass actions or its reserved health topics).
+    CORE_DEVICE = "core-device"
+    #: Denies every data-plane action and allows nothing (a quarantine group's policy).
+    QUARANTINE = "quarantine"
+    #: None of the above.
+    OTHER = ""
+
+
+@dataclass(frozen=True)
+class IotPolicy:
+    at: Location
+    name: str
+    document: dict[str, Any]
+    role: PolicyRole = PolicyRole.OTHER
+
+
+@dataclass(frozen=True)
+class InlinePolicy:
+    name: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IamRole:
+    at: Location
+    trust: dict[str, Any]
+    inline: tuple[InlinePolicy, ...]
+    managed_policy_arns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IamPolicy:
+    """``AWS::IAM::Policy`` or ``AWS::IAM::ManagedPolicy``; ``roles`` are logical IDs of this stack."""
+
+    at: Location
+    name: str
+    document: dict[str, Any]
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoleAlias:
+    at: Location
+    name: str
+    #: The role's logical ID when the alias points at a role of the same stack, else None.
+    role_logical_id: str | None
+    role_arn: str
+    credential_duration: int | None
+
+
+@dataclass(frozen=True)
+class LambdaPermission:
+    at: Location
+    function: str
+    principal: str
+    source_arn: Any
+    source_account: Any
+
+
+@dataclass(frozen=True)
+class LambdaFunction:
+    at: Location
+    handler: str | None
+    #: The code's directory inside the cloud assembly (relative), when the code is a local asset.
+    code_asset: str | None
+    environment: Mapping[str, str]
+    timeout_seconds: int
+
+
+@dataclass(frozen=True)
+class TemplatePolicy:
+    """An ``AWS::IoT::Policy`` inside a provisioning template body: named, or embedded."""
+
+    logical_id: str
+    name: str | None
+    document: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ProvisioningTemplate:
+    at: Location
+    name: str
+    #: ``TemplateBody`` as the template holds it (a JSON string), for the provisioning service.
+    body_source: str | dict[str, Any]
+    #: The body parsed; empty when it does not parse (``body_error`` says why).
+    body: dict[str, Any]
+    body_error: str | None
+    enabled: bool
+    has_hook: bool
+    #: Logical ID of the pre-provisioning hook's Lambda function when it is in the same stack.
+    hook_function: str | None
+    policies: tuple[TemplatePolicy, ...]
+
+
+@dataclass(frozen=True)
+class ThingType:
+    at: Location
+    name: str
+
+
+@dataclass(frozen=True)
+class ThingGroup:
+    at: Location
+    name: str
+    parent: str | None
+
+
+@dataclass(frozen=True)
+class Table:
+    at: Location
+    name: str
+    key_schema: list[dict[str, str]]
+    attribute_definitions: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Certificate:
+    at: Location
+    #: The CSR the stack creates the certificate from (None for other certificate sources).
+    csr: str | None
+
+
+@dataclass(frozen=True)
+class PolicyPrincipalAttachment:
+    at: Location
+    policy_name: str
+    #: Logical ID of the principal (a certificate of this stack) when the template names it by GetAtt.
+    principal_logical_id: str | None
+
+
+Record = (
+    IotPolicy
+    | IamRole
+    | IamPolicy
+    | RoleAlias
+    | LambdaPermission
+    | LambdaFunction
+    | ProvisioningTemplate
+    | ThingType
+    | ThingGroup
+    | Table
+    | Certificate
+    | PolicyPrincipalAttachment
+)
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file or directory asset of a stack (``<stack>.assets.json``)."""
+
+    hash: str
+    path: str
+    packaging: str
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    template_file: Path
+    template: dict[str, Any]
+    records: tuple[Record, ...]
+    #: Output key -> value, resolved.
+    outputs: Mapping[str, Any]
+    #: Logical ID -> construct path, from the manifest's metadata and ``additionalMetadataFile``.
+    paths: Mapping[str, str]
+    assets: Mapping[str, Asset] = field(default_factory=dict)
+
+    def of(self, kind: type[R]) -> list[R]:
+        return [r for r in self.records if isinstance(r, kind)]
+
+
+@dataclass(frozen=True)
+class Assembly:
+    """A cloud assembly (or one template, as a one-stack assembly)."""
+
+    source: Path
+    stacks: tuple[Stack, ...]
+
+    def of(self, kind: type[R]) -> list[R]:
+        """Every record of ``kind``, stack by stack in the manifest's (sorted) order."""
+        return [r for s in self.stacks for r in s.of(kind)]
+
+    def __iter__(self) -> Iterator[Stack]:
+        return iter(self.stacks)

@@ -1,0 +1,90 @@
+"""What an IoT policy is for, decided from what it grants, never from how its JSON is spelled.
+
+In order (the first that holds wins):
+
+1. **device**: a provisioning template of the assembly attaches it (by name in its body).
+2. **claim**: an Allow statement lets it publish to a RegisterThing topic
+   (``$aws/provisioning-templates/<template>/...``, the template level may be a wildcard).
+3. **core-device**: it allows Greengrass actions, or publishing to a thing's reserved
+   ``greengrass``/``greengrassv2`` topics (a Greengrass core device's policy).
+4. **quarantine**: it allows nothing and explicitly denies every data-plane action on any client
+   and topic (evaluated with the shared IoT policy evaluator).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cloud_assembly.model import IotPolicy, PolicyRole, ProvisioningTemplate
+from iot_semantics.arns import arn_prefix, resource_part
+from iot_semantics.policy_eval import Context, Effect, action_matches, actions, evaluate, resources, statements
+from iot_semantics.topics import ReservedApi, parse_reserved
+
+_DATA_PLANE_PROBES = (
+    ("iot:Connect", "client/probe"),
+    ("iot:Publish", "topic/probe"),
+    ("iot:Subscribe", "topicfilter/probe"),
+    ("iot:Receive", "topic/probe"),
+)
+
+
+def _allows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in statements(document) if s.get("Effect") == "Allow"]
+
+
+def _publishes_to(document: Mapping[str, Any], api: ReservedApi) -> bool:
+    """An Allow statement covers iot:Publish on a topic of the reserved ``api``."""
+    for s in _allows(document):
+        if not any(action_matches(p, "iot:Publish") for p in actions(s)):
+            continue
+        for resource in resources(s):
+            kind, _, topic = resource_part(resource).partition("/")
+            reserved = parse_reserved(topic) if kind == "topic" else None
+            if reserved is not None and reserved.api is api:
+                return True
+    return False
+
+
+def grants_register_thing(document: Mapping[str, Any]) -> bool:
+    return _publishes_to(document, ReservedApi.REGISTER_THING)
+
+
+def is_core_device_policy(document: Mapping[str, Any]) -> bool:
+    greengrass_action = any(a.lower().startswith("greengrass:") for s in _allows(document) for a in actions(s))
+    return greengrass_action or _publishes_to(document, ReservedApi.GREENGRASS)
+
+
+def denies_everything(document: Mapping[str, Any]) -> bool:
+    if not statements(document) or _allows(document):
+        return False
+    prefix = next((p for s in statements(document) for r in resources(s) if (p := arn_prefix(r))), None)
+    prefix = prefix or "arn:aws:iot:region:account"
+    context = Context(client_id="probe", thing_name="probe", is_attached=True)
+    return all(
+        evaluate([document], action, f"{prefix}:{resource}", context).effect is Effect.DENY
+        for action, resource in _DATA_PLANE_PROBES
+    )
+
+
+def role_of(policy: IotPolicy, device_policy_names: set[str]) -> PolicyRole:
+    if policy.name in device_policy_names:
+        return PolicyRole.DEVICE
+    if grants_register_thing(policy.document):
+        return PolicyRole.CLAIM
+    if is_core_device_policy(policy.document):
+        return PolicyRole.CORE_DEVICE
+    if denies_everything(policy.document):
+        return PolicyRole.QUARANTINE
+    return PolicyRole.OTHER
+
+
+def device_policy_names(templates: Iterable[ProvisioningTemplate]) -> set[str]:
+    """Names of the policies the templates attach to the devices they provision."""
+    return {p.name for t in templates for p in t.policies if p.name is not None}
+
+
+def with_roles(policies: Iterable[IotPolicy], templates: Iterable[ProvisioningTemplate]) -> list[IotPolicy]:
+    names = device_policy_names(templates)
+    return [dataclasses.replace(p, role=role_of(p, names)) for p in policies]

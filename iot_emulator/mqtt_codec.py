@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from iot_emulator.errors import ProtocolError
 
-CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
-SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = 8, 9, 10, 11, 12, 13, 14, 15
+#: The packet types the edge reads or writes (the rest are relayed as they are).
+CONNECT, CONNACK, PUBLISH, PUBACK, SUBSCRIBE, SUBACK, UNSUBSCRIBE, DISCONNECT = 1, 2, 3, 4, 8, 9, 10, 14
 MQTT5 = 5
 MAX_PACKET = 256 * 1024 + 1024  # AWS IoT payloads are at most 128 KB
 
@@ -112,16 +112,6 @@ def decode_properties(data: bytes, pos: int) -> tuple[Properties, int]:
             raise ProtocolError(f"unknown property 0x{pid:02x}")
         values[pid] = value
     return Properties(raw, values), end
-
-
-def encode_properties(props: dict[int, int]) -> bytes:
-    """Encode integer properties (the only ones the edge writes)."""
-    body = bytearray()
-    for pid, value in props.items():
-        body += encode_varint(pid)
-        kind = _PROPERTY_TYPES[pid]
-        body += bytes([value]) if kind == "b" else struct.pack("!H", value) if kind == "h" else struct.pack("!I", value)
-    return encode_varint(len(body)) + bytes(body)
 
 
 def packet(kind: int, flags: int, body: bytes) -> bytes:
@@ -287,10 +277,6 @@ def encode_connack(code: int, level: int) -> bytes:
 def encode_puback(packet_id: int, reason: int, level: int) -> bytes:
     body = struct.pack("!H", packet_id) + (bytes([reason, 0]) if level == MQTT5 and reason else b"")
     return packet(PUBACK, 0, body)
-
-
-def encode_disconnect(reason: int, level: int) -> bytes:
-    return packet(DISCONNECT, 0, bytes([reason, 0]) if level == MQTT5 else b"")
 
 
 def without_topic_aliases(raw: bytes, level: int) -> bytes:

@@ -19,13 +19,13 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from iot_emulator.assembly import Assembly
+from iot_emulator.assembly import Assembly, Template
 from iot_emulator.ca import CertificateAuthority
 from iot_emulator.errors import ServiceError
 from iot_emulator.hooks import HookFailed, HookRunner
-from iot_emulator.registry import Registry
-from iot_semantics import names
-from iot_semantics.template_eval import CERTIFICATE_ID, TemplateError, evaluate
+from iot_emulator.registry import Certificate, Registry
+from iot_semantics import limits, names
+from iot_semantics.template_eval import CERTIFICATE_ID, ProvisioningPlan, TemplateError, ThingPlan, evaluate
 
 PENDING = "PENDING_ACTIVATION"
 TOKEN_TTL_SECONDS = 3600.0  # AWS: the ownership token expires after one hour
@@ -143,12 +143,29 @@ class ProvisioningService:
     def register_thing(
         self, template_name: str, payload: Any, *, claim_certificate_id: str, client_id: str
     ) -> dict[str, Any]:
+        """RegisterThing: check the request, ask the hook, evaluate the template, then register at once."""
         self._enter("RegisterThing")
-        template = self.assembly.templates.get(template_name)
+        template = self._template(template_name)
+        token, parameters = self._request(payload)
+        cert = self._certificate_of(token)
+        values = dict(parameters)
+        if template.hook is not None:
+            values.update(self._ask_hook(template_name, cert, parameters, claim_certificate_id, client_id))
+        plan, thing = self._plan(template, {**values, CERTIFICATE_ID: cert.id})
+        self._register(token, cert, plan, thing)
+        return {"deviceConfiguration": dict(plan.device_configuration), "thingName": thing.name}
+
+    def _template(self, name: str) -> Template:
+        template = self.assembly.templates.get(name)
         if template is None:
-            raise ServiceError(404, "ResourceNotFoundException", f"Template {template_name} does not exist.")
+            raise ServiceError(404, "ResourceNotFoundException", f"Template {name} does not exist.")
         if not template.enabled:
-            raise ServiceError(400, "InvalidRequestException", f"Template {template_name} is not enabled.")
+            raise ServiceError(400, "InvalidRequestException", f"Template {name} is not enabled.")
+        return template
+
+    @staticmethod
+    def _request(payload: Any) -> tuple[str, dict[str, str]]:
+        """(ownership token, parameters) of a RegisterThing payload."""
         if not isinstance(payload, dict):
             raise ServiceError(400, "InvalidRequest", "The request payload is not an object.")
         token = payload.get("certificateOwnershipToken")
@@ -159,53 +176,67 @@ class ProvisioningService:
             isinstance(k, str) and isinstance(v, str) for k, v in parameters.items()
         ):
             raise ServiceError(400, "InvalidRequest", "parameters must be a map of strings.")
-        cert = self.registry.certificate_by_token(str(token))
+        return str(token), parameters
+
+    def _certificate_of(self, token: str) -> Certificate:
+        cert = self.registry.certificate_by_token(token)
         if cert is None or cert.token_used:
             raise ServiceError(400, "InvalidCertificateOwnershipToken", "Certificate ownership token is not valid.")
         if cert.token_expires is not None and cert.token_expires < self.clock():
             raise ServiceError(400, "InvalidCertificateOwnershipToken", "Certificate ownership token has expired.")
+        return cert
 
-        values = dict(parameters)
+    def _ask_hook(
+        self,
+        template_name: str,
+        cert: Certificate,
+        parameters: dict[str, str],
+        claim_certificate_id: str,
+        client_id: str,
+    ) -> dict[str, str]:
+        """The hook's parameter overrides; raises AccessDenied when it fails or does not allow."""
         hook = self.hooks.get(template_name)
-        if template.hook is not None:
-            if hook is None:  # pragma: no cover - the double wires a runner for every hook
-                raise ServiceError(403, "AccessDenied", "The pre-provisioning hook is not available.")
-            event = {
-                "claimCertificateId": claim_certificate_id,
-                "certificateId": cert.id,
-                "certificatePem": cert.pem,
-                "templateArn": f"{self.assembly.iot_arn_prefix}:provisioningtemplate/{template_name}",
-                "clientId": client_id,
-                "parameters": dict(parameters),
-            }
-            try:
-                answer = hook.invoke(event)
-            except HookFailed as exc:
-                raise ServiceError(403, "AccessDenied", f"Pre-provisioning hook failed: {exc}") from None
-            if answer.get("allowProvisioning") is not True:
-                raise ServiceError(403, "AccessDenied", "Pre-provisioning hook denied the request.")
-            overrides = answer.get("parameterOverrides") or {}
-            if isinstance(overrides, dict):
-                values.update({str(k): str(v) for k, v in overrides.items()})
-
+        if hook is None:  # pragma: no cover - the double wires a runner for every hook
+            raise ServiceError(403, "AccessDenied", "The pre-provisioning hook is not available.")
+        event = {
+            "claimCertificateId": claim_certificate_id,
+            "certificateId": cert.id,
+            "certificatePem": cert.pem,
+            "templateArn": f"{self.assembly.iot_arn_prefix}:provisioningtemplate/{template_name}",
+            "clientId": client_id,
+            "parameters": dict(parameters),
+        }
         try:
-            plan = evaluate(template.body, {**values, CERTIFICATE_ID: cert.id})
+            answer = hook.invoke(event)
+        except HookFailed as exc:
+            raise ServiceError(403, "AccessDenied", f"Pre-provisioning hook failed: {exc}") from None
+        if answer.get("allowProvisioning") is not True:
+            raise ServiceError(403, "AccessDenied", "Pre-provisioning hook denied the request.")
+        overrides = answer.get("parameterOverrides") or {}
+        return {str(k): str(v) for k, v in overrides.items()} if isinstance(overrides, dict) else {}
+
+    def _plan(self, template: Template, values: dict[str, str]) -> tuple[ProvisioningPlan, ThingPlan]:
+        try:
+            plan = evaluate(template.body, values)
         except TemplateError as exc:
             raise ServiceError(400, "InvalidRequestException", f"Template evaluation failed: {exc}") from None
         thing = plan.thing
         if thing is None:
             raise ServiceError(400, "InvalidRequestException", "The template creates no thing.")
-        if not names.THING_NAME.fullmatch(thing.name) or len(thing.name) > 128:
+        if not names.THING_NAME.fullmatch(thing.name) or len(thing.name) > limits.THING_NAME_MAX:
             raise ServiceError(400, "InvalidRequestException", f"{thing.name!r} is not a valid thing name.")
         if thing.thing_type and not self.registry.has_type(thing.thing_type):
             raise ServiceError(404, "ResourceNotFoundException", f"Thing type {thing.thing_type} does not exist.")
         for group in thing.groups:
             if not self.registry.has_group(group):
                 raise ServiceError(404, "ResourceNotFoundException", f"Thing group {group} does not exist.")
+        return plan, thing
 
+    def _register(self, token: str, cert: Certificate, plan: ProvisioningPlan, thing: ThingPlan) -> None:
+        """Carry out the plan in one transaction: nothing is registered when a step is refused."""
         cert_arn = self.registry.cert_arn(cert.id)
         with self.registry.transaction() as db:
-            self.registry.consume_token(str(token), db)
+            self.registry.consume_token(token, db)
             self.registry.upsert_thing(
                 db,
                 name=thing.name,
@@ -223,7 +254,6 @@ class ProvisioningService:
                     raise ServiceError(400, "InvalidRequestException", "Inline template policies are not served yet.")
                 self.registry.attach_policy(policy.name, cert_arn, db)
             self.registry.attach_thing_principal(db, thing.name, cert_arn)
-        return {"deviceConfiguration": dict(plan.device_configuration), "thingName": thing.name}
 
     def sweep_expired(self) -> list[str]:
         """AWS deletes certificates never activated nor attached once their token expires."""

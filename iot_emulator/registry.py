@@ -272,6 +272,3 @@ class Registry:
         return [
             r[0] for r in self._all("SELECT principal FROM thing_principals WHERE thing = ? ORDER BY principal", thing)
         ]
-
-    def principal_things(self, principal: str) -> list[str]:
-        return [r[0] for r in self._all("SELECT thing FROM thing_principals WHERE principal = ?", principal)]

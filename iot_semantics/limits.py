@@ -38,11 +38,6 @@ def non_whitespace_length(document: str | dict[str, Any]) -> int:
     return sum(1 for ch in text if not ch.isspace())
 
 
-def template_body_length(body: dict[str, Any]) -> int:
-    """Length of a provisioning template body as serialised into ``TemplateBody``."""
-    return len(serialize_template_body(body))
-
-
 def serialize_template_body(body: dict[str, Any]) -> str:
     """The compact JSON form used for ``TemplateBody`` (deterministic key order)."""
     return json.dumps(body, separators=(",", ":"), sort_keys=False)

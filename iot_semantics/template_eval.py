@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +212,68 @@ def _overrides(resource: Mapping[str, Any], allowed: tuple[str, ...], where: str
     return dict(settings)
 
 
+def _thing(props: dict[str, Any], resource: Mapping[str, Any], where: str) -> ThingPlan:
+    attributes = props.get("AttributePayload", {}) or {}
+    if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
+        raise TemplateError(f"{where}.Properties.AttributePayload must map names to strings")
+    groups = props.get("ThingGroups", []) or []
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise TemplateError(f"{where}.Properties.ThingGroups must be a list of names")
+    return ThingPlan(
+        name=_string(props.get("ThingName"), f"{where}.Properties.ThingName"),
+        thing_type=props.get("ThingTypeName"),
+        groups=tuple(groups),
+        attributes=dict(attributes),
+        billing_group=props.get("BillingGroup"),
+        overrides=_overrides(resource, ("AttributePayload", "ThingTypeName", "ThingGroups", "BillingGroup"), where),
+    )
+
+
+def _certificate(props: dict[str, Any], resource: Mapping[str, Any], where: str) -> CertificatePlan:
+    if "CertificateId" not in props:
+        raise TemplateError(f"{where}: fleet provisioning templates identify the certificate by CertificateId")
+    status = props.get("Status", "ACTIVE")
+    if status not in ("ACTIVE", "INACTIVE"):
+        raise TemplateError(f"{where}.Properties.Status must be ACTIVE or INACTIVE")
+    return CertificatePlan(
+        certificate_id=_string(props["CertificateId"], f"{where}.Properties.CertificateId"),
+        status=status,
+        overrides=_overrides(resource, ("Status",), where),
+    )
+
+
+def _policy(props: dict[str, Any], resource: Mapping[str, Any], where: str) -> PolicyPlan:
+    if resource.get("OverrideSettings"):
+        raise TemplateError(f"{where}: AWS::IoT::Policy takes no OverrideSettings")
+    name, document = props.get("PolicyName"), props.get("PolicyDocument")
+    if (name is None) == (document is None):
+        raise TemplateError(f"{where}: give exactly one of PolicyName and PolicyDocument")
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            raise TemplateError(f"{where}.Properties.PolicyDocument is not JSON") from None
+    return PolicyPlan(name=name, document=document)
+
+
+#: What each resource type of a template body plans (the three types fleet provisioning accepts).
+_PLANNERS: dict[str, Callable[[dict[str, Any], Mapping[str, Any], str], ThingPlan | CertificatePlan | PolicyPlan]] = {
+    "AWS::IoT::Thing": _thing,
+    "AWS::IoT::Certificate": _certificate,
+    "AWS::IoT::Policy": _policy,
+}
+
+
+def _device_configuration(ev: _Evaluator, parsed: Mapping[str, Any]) -> dict[str, str]:
+    config = ev.value(parsed.get("DeviceConfiguration", {}), "DeviceConfiguration")
+    if not isinstance(config, dict):
+        raise TemplateError("DeviceConfiguration must be an object")
+    for key, value in config.items():
+        if isinstance(value, dict | list):
+            raise TemplateError(f"DeviceConfiguration.{key}: nested values are not supported")
+    return {k: str(v) for k, v in config.items()}
+
+
 def evaluate(body: str | Mapping[str, Any], parameters: Mapping[str, str]) -> ProvisioningPlan:
     """Evaluate ``body`` with the RegisterThing ``parameters`` (after hook overrides)."""
     parsed = parse_body(body)
@@ -220,9 +282,7 @@ def evaluate(body: str | Mapping[str, Any], parameters: Mapping[str, str]) -> Pr
     resources = parsed.get("Resources", {})
     if not isinstance(resources, dict):
         raise TemplateError("Resources must be an object")
-    things: list[ThingPlan] = []
-    certificates: list[CertificatePlan] = []
-    policies: list[PolicyPlan] = []
+    planned: list[ThingPlan | CertificatePlan | PolicyPlan] = []
     for logical, resource in resources.items():
         where = f"Resources.{logical}"
         if not isinstance(resource, dict) or resource.get("Type") not in RESOURCE_TYPES:
@@ -230,61 +290,11 @@ def evaluate(body: str | Mapping[str, Any], parameters: Mapping[str, str]) -> Pr
         props = ev.value(resource.get("Properties", {}), f"{where}.Properties")
         if not isinstance(props, dict):
             raise TemplateError(f"{where}.Properties must be an object")
-        kind = resource["Type"]
-        if kind == "AWS::IoT::Thing":
-            attributes = props.get("AttributePayload", {}) or {}
-            if not isinstance(attributes, dict) or not all(isinstance(v, str) for v in attributes.values()):
-                raise TemplateError(f"{where}.Properties.AttributePayload must map names to strings")
-            groups = props.get("ThingGroups", []) or []
-            if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-                raise TemplateError(f"{where}.Properties.ThingGroups must be a list of names")
-            things.append(
-                ThingPlan(
-                    name=_string(props.get("ThingName"), f"{where}.Properties.ThingName"),
-                    thing_type=props.get("ThingTypeName"),
-                    groups=tuple(groups),
-                    attributes=dict(attributes),
-                    billing_group=props.get("BillingGroup"),
-                    overrides=_overrides(
-                        resource, ("AttributePayload", "ThingTypeName", "ThingGroups", "BillingGroup"), where
-                    ),
-                )
-            )
-        elif kind == "AWS::IoT::Certificate":
-            if "CertificateId" not in props:
-                raise TemplateError(f"{where}: fleet provisioning templates identify the certificate by CertificateId")
-            status = props.get("Status", "ACTIVE")
-            if status not in ("ACTIVE", "INACTIVE"):
-                raise TemplateError(f"{where}.Properties.Status must be ACTIVE or INACTIVE")
-            certificates.append(
-                CertificatePlan(
-                    certificate_id=_string(props["CertificateId"], f"{where}.Properties.CertificateId"),
-                    status=status,
-                    overrides=_overrides(resource, ("Status",), where),
-                )
-            )
-        else:
-            if resource.get("OverrideSettings"):
-                raise TemplateError(f"{where}: AWS::IoT::Policy takes no OverrideSettings")
-            name, document = props.get("PolicyName"), props.get("PolicyDocument")
-            if (name is None) == (document is None):
-                raise TemplateError(f"{where}: give exactly one of PolicyName and PolicyDocument")
-            if isinstance(document, str):
-                try:
-                    document = json.loads(document)
-                except json.JSONDecodeError:
-                    raise TemplateError(f"{where}.Properties.PolicyDocument is not JSON") from None
-            policies.append(PolicyPlan(name=name, document=document))
-    config = ev.value(parsed.get("DeviceConfiguration", {}), "DeviceConfiguration")
-    if not isinstance(config, dict):
-        raise TemplateError("DeviceConfiguration must be an object")
-    for key, value in config.items():
-        if isinstance(value, dict | list):
-            raise TemplateError(f"DeviceConfiguration.{key}: nested values are not supported")
+        planned.append(_PLANNERS[resource["Type"]](props, resource, where))
     return ProvisioningPlan(
         parameters=params,
-        things=tuple(things),
-        certificates=tuple(certificates),
-        policies=tuple(policies),
-        device_configuration={k: str(v) for k, v in config.items()},
+        things=tuple(p for p in planned if isinstance(p, ThingPlan)),
+        certificates=tuple(p for p in planned if isinstance(p, CertificatePlan)),
+        policies=tuple(p for p in planned if isinstance(p, PolicyPlan)),
+        device_configuration=_device_configuration(ev, parsed),
     )

@@ -9,11 +9,12 @@ certificate is activated and gets the fleet's policy.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-CERTIFICATE_ID_PARAMETER = "AWS::IoT::Certificate::Id"
+from iot_semantics.template_eval import CERTIFICATE_ID as CERTIFICATE_ID_PARAMETER
+
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
@@ -98,7 +99,3 @@ def template_body(
             key: expression(value, parameters) for key, value in device_configuration.items()
         }
     return body
-
-
-def referenced_parameters(texts: Sequence[str]) -> set[str]:
-    return {m for text in texts for m in _PLACEHOLDER.findall(text)}

@@ -7,14 +7,20 @@ import pytest
 from iot_semantics import topics
 from iot_semantics.topics import ReservedApi, filter_matches, parse_reserved, provisioning_request
 
+CSR, KEYS, REGISTER = (
+    ReservedApi.CREATE_CERTIFICATE_FROM_CSR,
+    ReservedApi.CREATE_KEYS_AND_CERTIFICATE,
+    ReservedApi.REGISTER_THING,
+)
+
 
 @pytest.mark.parametrize(
     ("topic", "api", "thing", "template", "fmt", "response"),
     [
-        ("$aws/certificates/create-from-csr/json", ReservedApi.CREATE_CERTIFICATE_FROM_CSR, None, None, "json", None),
-        ("$aws/certificates/create/cbor/accepted", ReservedApi.CREATE_KEYS_AND_CERTIFICATE, None, None, "cbor", "accepted"),
-        ("$aws/provisioning-templates/t-1/provision/json/rejected", ReservedApi.REGISTER_THING, None, "t-1", "json", "rejected"),
-        ("$aws/provisioning-templates/*", ReservedApi.REGISTER_THING, None, "*", None, None),
+        ("$aws/certificates/create-from-csr/json", CSR, None, None, "json", None),
+        ("$aws/certificates/create/cbor/accepted", KEYS, None, None, "cbor", "accepted"),
+        ("$aws/provisioning-templates/t-1/provision/json/rejected", REGISTER, None, "t-1", "json", "rejected"),
+        ("$aws/provisioning-templates/*", REGISTER, None, "*", None, None),
         ("$aws/things/dev-1/shadow/update", ReservedApi.SHADOW, "dev-1", None, None, None),
         ("$aws/things/dev-1/jobs/notify-next", ReservedApi.JOBS, "dev-1", None, None, None),
         ("$aws/things/dev-1/defender/metrics/json", ReservedApi.DEFENDER_METRICS, "dev-1", None, None, None),
@@ -41,14 +47,18 @@ def test_parse_reserved_says_what_a_topic_is_and_for_whom(
 def test_builders_and_parser_agree() -> None:
     for fmt in topics.PAYLOAD_FORMATS:
         register = parse_reserved(topics.register_thing_topic("acme-dev-sensors", fmt))
-        assert register is not None and register.is_provisioning_request
+        assert register is not None
+        assert register.is_provisioning_request
         assert register.template == "acme-dev-sensors"
         for built in (topics.create_certificate_from_csr_topic(fmt), topics.create_keys_and_certificate_topic(fmt)):
             assert provisioning_request(built) is not None
             response = parse_reserved(topics.accepted(built))
-            assert response is not None and response.is_provisioning_response
+            assert response is not None
+            assert response.is_provisioning_response
     shadow = parse_reserved(f"{topics.shadow_prefix('dev-1')}/update")
-    assert shadow is not None and shadow.api is ReservedApi.SHADOW and shadow.thing == "dev-1"
+    assert shadow is not None
+    assert shadow.api is ReservedApi.SHADOW
+    assert shadow.thing == "dev-1"
 
 
 @pytest.mark.parametrize(
@@ -71,7 +81,9 @@ def test_only_exact_api_topics_are_provisioning_requests(topic: str) -> None:
 def test_a_wildcard_pattern_still_names_its_api() -> None:
     """A policy's pattern parses as written: the review learns which API it reaches."""
     parsed = parse_reserved("$aws/provisioning-templates/sensors/provision/json*")
-    assert parsed is not None and parsed.api is ReservedApi.REGISTER_THING and not parsed.exact
+    assert parsed is not None
+    assert parsed.api is ReservedApi.REGISTER_THING
+    assert not parsed.exact
     assert parse_reserved("dt/x") is None
     assert parse_reserved("$aws") is None
 

@@ -11,9 +11,9 @@ except ImportError:  # pragma: no cover
     import sre_parse as _sre_parse
 
 from iot_semantics import limits
+from iot_semantics.policies import THING_NAME_PLACEHOLDER
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-THING_NAME_PLACEHOLDER = "{thing_name}"
 _TOPIC_LEVEL = re.compile(r"[A-Za-z0-9_.:=@,-]+")
 
 

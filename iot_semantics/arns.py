@@ -34,3 +34,14 @@ def arn_prefix(arn: str) -> str | None:
 def resource_type(arn: str) -> str:
     """The resource type of an IoT resource: ``topic`` of ``...:topic/x``; ``*`` for ``*``."""
     return resource_part(arn).split("/", 1)[0]
+
+
+#: The longest IoT ARN prefix a deployment can produce (the longest partition, a 15-character
+#: region, a 12-digit account). Policy size checks render documents with it so they hold in every
+#: account and region.
+WORST_CASE_IOT_ARN_PREFIX = "arn:aws-us-gov:iot:ap-southeast-15:123456789012"
+
+
+def iot_arn(prefix: str, resource: str) -> str:
+    """``<prefix>:<resource>``, e.g. ``iot_arn(prefix, "topic/dt/x")``."""
+    return f"{prefix}:{resource}"

@@ -15,12 +15,13 @@ from config.patterns import parse_name_template
 from constructs_lib.allowlist import SerialAllowlist
 from constructs_lib.claim_certificate import ClaimCertificate
 from constructs_lib.claim_policy import ClaimPolicy
-from constructs_lib.device_policy import DevicePolicy, DeviceTopicAccess
+from constructs_lib.device_policy import DevicePolicy
 from constructs_lib.factory_operator import FactoryOperatorRole
 from constructs_lib.provisioning_hook import PreProvisioningHook
 from constructs_lib.provisioning_role import ProvisioningRole
 from constructs_lib.provisioning_template import FleetProvisioningTemplate, TemplateParameter, ThingSpec
 from constructs_lib.registry import ThingGroupSpec, ThingRegistry, ThingTypeSpec
+from iot_semantics.policies import DeviceTopicAccess
 
 
 def claim_certificate_parameter(config: FleetConfig, fleet_name: str) -> str:

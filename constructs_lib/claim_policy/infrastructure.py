@@ -5,10 +5,11 @@ from __future__ import annotations
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
-from constructs_lib.arns import IOT_ARN_PREFIX, WORST_CASE_IOT_ARN_PREFIX
-from constructs_lib.claim_policy.document import claim_policy_document
+from constructs_lib.arns import IOT_ARN_PREFIX
 from constructs_lib.errors import SynthCheckError
 from iot_semantics import limits
+from iot_semantics.arns import WORST_CASE_IOT_ARN_PREFIX
+from iot_semantics.policies import claim_policy_document
 
 
 class ClaimPolicy(Construct):

@@ -1,8 +1,17 @@
-"""The device IoT policy document: each device may touch only topics under its own thing name.
+"""The IoT policy documents of the two roles every fleet has: its devices and its claim certificate.
 
-Every resource ends either in an exact topic or in ``/*`` directly below a level that is the
+**Device policy.** Each device may touch only topics under its own thing name. Every resource
+ends either in an exact topic or in ``/*`` directly below a level that is the
 ``${iot:Connection.Thing.ThingName}`` policy variable, so the trailing ``*`` (which spans levels in
 IoT policies) cannot reach another device: ``dt/dev-1/*`` does not match ``dt/dev-10/x``.
+
+**Claim policy.** CreateCertificateFromCsr and one template's RegisterThing, nothing else. Only
+the exact JSON request, accepted and rejected topics are granted (no ``create/*`` or
+``provision/*``): a stolen claim certificate can request certificates for its own CSRs and call
+RegisterThing on this template, which the pre-provisioning hook still has to allow.
+
+Both are pure data over an ARN prefix: the stacks render them with CloudFormation's tokens, the
+size checks (config and constructs) with ``arns.WORST_CASE_IOT_ARN_PREFIX``.
 """
 
 from __future__ import annotations
@@ -10,10 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from constructs_lib.arns import iot_arn
 from iot_semantics import topics, variables
+from iot_semantics.arns import iot_arn
 from iot_semantics.variables import THING_NAME_VAR
 
+#: How a config's topic namespace names the device's own level.
 THING_NAME_PLACEHOLDER = "{thing_name}"
 
 
@@ -85,3 +95,42 @@ def device_policy_document(access: DeviceTopicAccess, arn_prefix: str) -> dict[s
         if names:
             statements.append({"Sid": sid, "Effect": "Allow", "Action": action, "Resource": arns(kind, names)})
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def claim_policy_document(*, template_name: str, client_id_prefix: str, arn_prefix: str) -> dict[str, Any]:
+    requests = [
+        topics.create_certificate_from_csr_topic("json"),
+        topics.register_thing_topic(template_name, "json"),
+    ]
+    responses = [f(t) for t in requests for f in (topics.accepted, topics.rejected)]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ConnectWithClaimClientId",
+                "Effect": "Allow",
+                "Action": "iot:Connect",
+                # '*': each factory connection picks a unique suffix after the claim prefix; the
+                # prefix holds a character no thing name can, so claims cannot take a device's ID.
+                "Resource": iot_arn(arn_prefix, f"client/{client_id_prefix}*"),
+            },
+            {
+                "Sid": "RequestCertificateAndRegisterThing",
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": [iot_arn(arn_prefix, f"topic/{t}") for t in requests],
+            },
+            {
+                "Sid": "SubscribeToResponses",
+                "Effect": "Allow",
+                "Action": "iot:Subscribe",
+                "Resource": [iot_arn(arn_prefix, f"topicfilter/{t}") for t in responses],
+            },
+            {
+                "Sid": "ReceiveResponses",
+                "Effect": "Allow",
+                "Action": "iot:Receive",
+                "Resource": [iot_arn(arn_prefix, f"topic/{t}") for t in responses],
+            },
+        ],
+    }

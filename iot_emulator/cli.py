@@ -41,6 +41,11 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--token-ttl", type=float, default=3600.0, help="ownership token lifetime, seconds")
         s.add_argument("--latency", type=float, default=0.0, help="added to every API request, seconds")
         s.add_argument("--hook-delay", type=float, default=0.0, help="added before every hook call, seconds")
+        s.add_argument("--port", type=int, default=8883, help="MQTT port (mutual TLS), 0: any free port")
+        s.add_argument(
+            "--alpn-port", type=int, default=443, help="MQTT on ALPN x-amzn-mqtt-ca (AWS's 443), 0: any free, -1: off"
+        )
+        s.add_argument("--mqtt", action="append", default=[], metavar="NAME=VALUE", help="MQTT contract setting")
     for name in ("down", "status"):
         s = sub.add_parser(name)
         s.add_argument("--state", type=Path, default=Path(".iot-double"))
@@ -61,7 +66,22 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
 def serve(args: argparse.Namespace) -> int:
     from iot_emulator.double import Double
 
-    double = Double(args.cdk_out, args.state, account=args.account, region=args.region, knobs=knobs_from(args))
+    from iot_emulator.contract import MqttContract
+
+    try:
+        contract = MqttContract().with_values(**dict(v.partition("=")[::2] for v in args.mqtt))
+    except ValueError as exc:
+        raise SystemExit(f"--mqtt: {exc}") from None
+    double = Double(
+        args.cdk_out,
+        args.state,
+        account=args.account,
+        region=args.region,
+        knobs=knobs_from(args),
+        port=args.port,
+        alpn_port=None if args.alpn_port < 0 else args.alpn_port,
+        contract=contract,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -75,11 +95,14 @@ def serve(args: argparse.Namespace) -> int:
             "pid": os.getpid(),
             "endpoint": endpoint.host,
             "port": endpoint.port,
+            "alpnPort": endpoint.alpn_port,
             "caFile": str(endpoint.ca_file),
             "controlPlaneUrl": double.outputs()["IotDouble"]["ControlPlaneUrl"],
             "outputsFile": str(outputs_file),
         }
         (args.state / STATE_FILE).write_text(json.dumps(info, indent=2))
+        for note in double.notes:
+            print(f"note: {note}", flush=True)
         print(f"IoT double serving {endpoint.host}:{endpoint.port}; outputs in {outputs_file}", flush=True)
         stop.wait()
         return 0

@@ -31,7 +31,9 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_up_status_down(synth: Synth, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    started = run("up", "--cdk-out", str(synth.outdir), "--state", str(state), cwd=tmp_path)
+    started = run(
+        "up", "--cdk-out", str(synth.outdir), "--state", str(state), "--port", "0", "--alpn-port", "0", cwd=tmp_path
+    )
     try:
         assert started.returncode == 0, started.stderr
         info = json.loads(started.stdout)

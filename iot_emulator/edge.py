@@ -180,6 +180,7 @@ class Edge:
         self.alpn_ssl.set_alpn_protocols([ALPN_MQTT])
         self.link = _ServiceLink(broker_port, upstream_ssl, broker_username, broker_password)
         self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @staticmethod
@@ -196,7 +197,13 @@ class Edge:
         context = self.alpn_ssl if alpn else self.ssl
 
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._handle(reader, writer, alpn=alpn)
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
+            try:
+                await self._handle(reader, writer, alpn=alpn)
+            finally:
+                self._tasks.discard(task)  # type: ignore[arg-type]
 
         server = await asyncio.start_server(handle, host, port, ssl=context)
         self._servers.append(server)
@@ -208,6 +215,9 @@ class Edge:
             server.close()
             await server.wait_closed()
         self._servers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self.link.close()
 
     def publish_threadsafe(self, messages: list[tuple[str, bytes]]) -> None:

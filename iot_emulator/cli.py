@@ -64,9 +64,8 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from iot_emulator.double import Double
-
     from iot_emulator.contract import MqttContract
+    from iot_emulator.double import Double
 
     try:
         contract = MqttContract().with_values(**dict(v.partition("=")[::2] for v in args.mqtt))

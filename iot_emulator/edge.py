@@ -203,7 +203,7 @@ class Edge:
             try:
                 await self._handle(reader, writer, alpn=alpn)
             finally:
-                self._tasks.discard(task)  # type: ignore[arg-type]
+                self._tasks.discard(task)
 
         server = await asyncio.start_server(handle, host, port, ssl=context)
         self._servers.append(server)

@@ -335,7 +335,7 @@ class ShadowService:
                 meta = new_meta.setdefault(section, {})
                 merge(target, meta, state[section], stamp)
                 accepted_meta[section] = _leaf_metadata(state[section], stamp)
-        size = len(json.dumps({k: new_state.get(k) for k in SECTIONS}, separators=(",", ":")).encode())
+        size = len(json.dumps({k: new_state[k] for k in SECTIONS if k in new_state}, separators=(",", ":")).encode())
         if size > self.options.max_bytes:
             raise ShadowError(413, "The payload exceeds the maximum size allowed")
         updated = _Shadow(new_state, new_meta, shadow.version + 1, True)

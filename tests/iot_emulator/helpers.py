@@ -152,7 +152,6 @@ class RawClient:
 
     def read(self, timeout: float = 5.0) -> bytes | None:
         """One packet, or None when none arrives in time; b"" when the connection closed."""
-        import socket
         import ssl
 
         from iot_emulator import mqtt_codec as mc
@@ -162,7 +161,7 @@ class RawClient:
             if len(self.buffer) >= 2:
                 try:
                     length, pos = mc.decode_varint(self.buffer, 1)
-                except Exception:  # noqa: BLE001 - the length is not complete yet
+                except Exception:
                     length, pos = -1, 0
                 if length >= 0 and len(self.buffer) >= pos + length:
                     packet, self.buffer = self.buffer[: pos + length], self.buffer[pos + length :]
@@ -173,7 +172,7 @@ class RawClient:
             self.sock.settimeout(remaining)
             try:
                 chunk = self.sock.recv(65536)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 return None
             except (ConnectionError, ssl.SSLError, OSError):
                 return b""
@@ -209,7 +208,7 @@ def connect_packet(
 
     flags = 0x02 if clean else 0
     if will is not None:
-        topic, payload, qos, retain = will
+        _topic, _payload, qos, retain = will
         flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
     body = mc.encode_string("MQTT") + bytes([level, flags]) + struct.pack("!H", keepalive)
     if level == 5:

@@ -10,7 +10,6 @@ import shutil
 import struct
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,12 +121,13 @@ def test_connack_carries_aws_iot_core_properties(double: Double, probe: Identity
 
 def test_client_id_longer_than_128_bytes_is_refused(double: Double, probe: Identity) -> None:
     long_id = "probe-" + "x" * 123
-    c, connack = connected(double, probe, long_id)
-    assert connack_code(connack) == 0x85  # Client Identifier not valid
-    c, connack = connected(double, probe, long_id, level=4)
-    assert connack_code(connack, 4) == 0x02  # identifier rejected
+    for level, code in ((5, 0x85), (4, 0x02)):  # Client Identifier not valid / identifier rejected
+        c, connack = connected(double, probe, long_id, level=level)
+        assert connack_code(connack, level) == code
+        c.close()
     c, connack = connected(double, probe, long_id[:128])
     assert connack_code(connack) == 0
+    c.close()
 
 
 # Will messages ----------------------------------------------------------------------------------------
@@ -148,7 +148,8 @@ def test_will_allowed_is_delivered_when_the_device_drops(double: Double, probe: 
     assert connack_code(connack) == 0
     c.close()  # no DISCONNECT: the broker publishes the Will
     message = next_publish(watcher, 5)
-    assert message is not None and (message.topic, message.payload) == (f"probe/{me}/will", b"gone")
+    assert message is not None
+    assert (message.topic, message.payload) == (f"probe/{me}/will", b"gone")
     watcher.close()
 
 
@@ -163,7 +164,8 @@ def test_retained_will_needs_retain_publish(double: Double, probe: Identity) -> 
     while double.retained.get(f"probe/{me}/retained/status") is None and time.monotonic() < deadline:
         time.sleep(0.05)
     stored = double.retained.get(f"probe/{me}/retained/status")
-    assert stored is not None and stored.payload == b"offline"
+    assert stored is not None
+    assert stored.payload == b"offline"
 
 
 def test_will_with_qos_2_is_refused(double: Double, probe: Identity) -> None:
@@ -221,14 +223,16 @@ def test_retained_message_reaches_exact_filters_only_with_the_retain_flag(double
     assert puback_reason(c) == 0
     exact = subscriber(double, probe, topic)
     message = next_publish(exact)
-    assert message is not None and (message.topic, message.payload, message.retain) == (topic, b"v1", True)
+    assert message is not None
+    assert (message.topic, message.payload, message.retain) == (topic, b"v1", True)
     wildcard = subscriber(double, probe, f"probe/{me}/retained/#")
     assert next_publish(wildcard, 1.5) is None  # AWS: not on subscribe to a wildcard filter
     publish(c, topic, b"v2", retain=True, pid=2)  # a live message reaches both, without the flag
     assert puback_reason(c) == 0
     for s in (exact, wildcard):
         live = next_publish(s)
-        assert live is not None and (live.payload, live.retain) == (b"v2", False)
+        assert live is not None
+        assert (live.payload, live.retain) == (b"v2", False)
     publish(c, topic, b"", retain=True, pid=3)  # an empty retained payload deletes it
     assert puback_reason(c) == 0
     assert double.retained.get(topic) is None
@@ -252,8 +256,11 @@ def test_get_and_list_retained_messages_with_aws_shapes(double: Double, probe: I
         aws_secret_access_key="x",
     )
     got = data.get_retained_message(topic=topic)
-    assert got["topic"] == topic and got["payload"] == b'{"on":true}' and got["qos"] == 1
-    assert isinstance(got["lastModifiedTime"], int) and got["lastModifiedTime"] > 1_600_000_000_000  # epoch ms
+    assert got["topic"] == topic
+    assert got["payload"] == b'{"on":true}'
+    assert got["qos"] == 1
+    assert isinstance(got["lastModifiedTime"], int)
+    assert got["lastModifiedTime"] > 1_600_000_000_000
     assert got["userProperties"] == b'[{"deviceName": "alpha"}]'
     listed = [t for page in data.get_paginator("list_retained_messages").paginate() for t in page["retainedTopics"]]
     mine = [t for t in listed if t["topic"] == topic]
@@ -272,7 +279,8 @@ def test_qos_2_is_not_served(double: Double, probe: Identity) -> None:
     assert c.read_kind(mc.SUBACK, 1.5) is None  # "doesn't send a PUBACK or SUBACK"
     publish(c, f"probe/{me}/q", b"x", qos=2)
     disconnect = c.read_kind(mc.DISCONNECT)
-    assert disconnect and mc.split(disconnect)[2][0] == 0x9B  # QoS not supported
+    assert disconnect
+    assert mc.split(disconnect)[2][0] == 0x9B
     v3, _ = connected(double, probe, me, level=4)
     publish(v3, f"probe/{me}/q", b"x", qos=2, level=4)
     assert v3.read(1.5) is None  # no PUBREC, and the connection stays
@@ -307,7 +315,8 @@ def test_payload_over_128_kb_disconnects(double: Double, probe: Identity) -> Non
     assert puback_reason(c) == 0
     publish(c, f"probe/{me}/big", b"x" * (128 * 1024 + 1), pid=2)
     disconnect = c.read_kind(mc.DISCONNECT)
-    assert disconnect and mc.split(disconnect)[2][0] == 0x97
+    assert disconnect
+    assert mc.split(disconnect)[2][0] == 0x97
 
 
 def test_subscription_quotas(double: Double, probe: Identity) -> None:
@@ -315,13 +324,15 @@ def test_subscription_quotas(double: Double, probe: Identity) -> None:
     c, _ = connected(double, probe, me)
     c.send(subscribe_packet(1, [(f"probe/{me}/{i}", 1) for i in range(9)]))
     suback = c.read_kind(mc.SUBACK)
-    assert suback and mc.parse_suback(suback, 5)[1] == [0x97] * 9  # at most 8 per SUBSCRIBE
+    assert suback
+    assert mc.parse_suback(suback, 5)[1] == [0x97] * 9
     for batch in range(6):  # 48 subscriptions
         c.send(subscribe_packet(10 + batch, [(f"probe/{me}/{batch}/{i}", 1) for i in range(8)]))
         assert c.read_kind(mc.SUBACK)
     c.send(subscribe_packet(20, [(f"probe/{me}/x/{i}", 1) for i in range(3)]))  # 51st
     disconnect = c.read_kind(mc.DISCONNECT)
-    assert disconnect and mc.split(disconnect)[2][0] == 0x97
+    assert disconnect
+    assert mc.split(disconnect)[2][0] == 0x97
 
 
 def test_topic_alias_is_resolved_then_authorized(double: Double, probe: Identity) -> None:
@@ -334,12 +345,16 @@ def test_topic_alias_is_resolved_then_authorized(double: Double, probe: Identity
     publish(c, "", b"second", properties=alias, pid=2)  # the alias alone
     assert puback_reason(c) == 0
     got = [next_publish(watcher), next_publish(watcher)]
-    assert [(m.topic, m.payload) for m in got if m] == [(f"probe/{me}/aliased", b"first"), (f"probe/{me}/aliased", b"second")]
+    assert [(m.topic, m.payload) for m in got if m] == [
+        (f"probe/{me}/aliased", b"first"),
+        (f"probe/{me}/aliased", b"second"),
+    ]
     publish(c, "probe/someone-else/x", b"no", properties=bytes([mc.TOPIC_ALIAS]) + struct.pack("!H", 4), pid=3)
     assert puback_reason(c) == 0x87
     publish(c, f"probe/{me}/x", b"x", properties=bytes([mc.TOPIC_ALIAS]) + struct.pack("!H", 9), pid=4)
     disconnect = c.read_kind(mc.DISCONNECT)
-    assert disconnect and mc.split(disconnect)[2][0] == 0x94  # over the Topic Alias Maximum of 8
+    assert disconnect
+    assert mc.split(disconnect)[2][0] == 0x94
     watcher.close()
 
 
@@ -347,11 +362,11 @@ def test_topic_alias_is_resolved_then_authorized(double: Double, probe: Identity
 
 
 @pytest.fixture
-def broad(double: Double, tmp_path: Path) -> Iterator[Identity]:
-    yield device_with_policy(
-        double, tmp_path, "test-broad-any",
-        [{"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive"], "Resource": "*"}],
-    )  # fmt: skip
+def broad(double: Double, tmp_path: Path) -> Identity:
+    actions = ["iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive"]
+    return device_with_policy(
+        double, tmp_path, "test-broad-any", [{"Effect": "Allow", "Action": actions, "Resource": "*"}]
+    )
 
 
 @pytest.mark.parametrize(
@@ -359,17 +374,17 @@ def broad(double: Double, tmp_path: Path) -> Iterator[Identity]:
     [b"[" * 100_000, b'{"a":' * 25_000, b"\xff\xfe", b'{"certificateSigningRequest": 7}', b"[]", b"null"],
     ids=["deep-array", "deep-object", "not-utf8", "wrong-type", "array", "null"],
 )
-def test_malformed_provisioning_payloads_get_a_400_never_a_500(
-    double: Double, broad: Identity, payload: bytes
-) -> None:
+def test_malformed_provisioning_payloads_get_a_400_never_a_500(double: Double, broad: Identity, payload: bytes) -> None:
     c, _ = connected(double, broad, cid())
     c.send(subscribe_packet(1, [(f"{CSR_TOPIC}/rejected", 1), (f"{CSR_TOPIC}/accepted", 1)]))
     assert c.read_kind(mc.SUBACK)
     publish(c, CSR_TOPIC, payload)
     message = next_publish(c, 10)
-    assert message is not None and message.topic == f"{CSR_TOPIC}/rejected"
+    assert message is not None
+    assert message.topic == f"{CSR_TOPIC}/rejected"
     import json
 
     body = json.loads(message.payload)
-    assert body["statusCode"] == 400 and body["errorCode"] == "InvalidRequest"
+    assert body["statusCode"] == 400
+    assert body["errorCode"] == "InvalidRequest"
     c.close()

@@ -246,6 +246,38 @@ class ControlPlane:
             "expiration": expires,
         }
 
+    def _op_CreateKeysAndCertificate(self, p: dict[str, Any]) -> dict[str, Any]:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        issued = self.ca.issue_device_certificate(key.public_key())
+        status = "ACTIVE" if p.get("setAsActive") else "INACTIVE"
+        self.registry.add_certificate(issued.certificate_id, issued.pem, token=None, token_ttl=None, status=status)
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        private = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+        return {
+            "certificateArn": self.registry.cert_arn(issued.certificate_id),
+            "certificateId": issued.certificate_id,
+            "certificatePem": issued.pem,
+            "keyPair": {"PublicKey": public.decode(), "PrivateKey": private.decode()},
+        }
+
+    def _op_CreatePolicy(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = p["policyName"]
+        if self.registry.policy_document(name) is not None:
+            raise ServiceError(409, "ResourceAlreadyExistsException", f"Policy {name} already exists.")
+        try:
+            document = json.loads(p.get("policyDocument") or "")
+        except ValueError:
+            raise ServiceError(400, "MalformedPolicyException", "The policy document is not JSON.") from None
+        if not isinstance(document, dict):
+            raise ServiceError(400, "MalformedPolicyException", "The policy document is not an object.")
+        self.registry.define(thing_types=[], groups={}, policies={name: document})
+        arn = f"{self.registry.arn_prefix}:policy/{name}"
+        return {"policyName": name, "policyArn": arn, "policyDocument": p["policyDocument"], "policyVersionId": "1"}
+
     # iot: things and groups ------------------------------------------------------------------------------
 
     def _thing(self, name: str) -> Any:

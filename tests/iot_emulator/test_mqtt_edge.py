@@ -25,9 +25,16 @@ pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosqu
 
 
 def provision_with_paho(
-    double: Double, claim: Identity, directory: Path, serial: str, protocol: MQTTProtocolVersion = mqtt.MQTTv5
+    double: Double,
+    claim: Identity,
+    directory: Path,
+    serial: str,
+    protocol: MQTTProtocolVersion = mqtt.MQTTv5,
+    *,
+    allow: bool = True,
 ) -> tuple[Identity, str]:
-    double.allow_serial("sensors", serial)
+    if allow:
+        double.allow_serial("sensors", serial)
     c = Client(double, claim, f"claim.acme-dev-sensors.{uuid.uuid4().hex[:8]}", protocol)
     assert c.connected.wait(10)
     try:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 #: Properties that hold a resource's own name, checked in this order.
-NAME_PROPERTIES = ("PolicyName", "TemplateName", "ThingGroupName", "ThingTypeName", "TableName", "FunctionName")
+NAME_PROPERTIES = (
+    "PolicyName", "TemplateName", "ThingGroupName", "ThingTypeName", "TableName", "FunctionName", "ActionName",
+)  # fmt: skip
 #: Name length limits of generated names (64 unless listed).
 _NAME_LIMITS = {"AWS::DynamoDB::Table": 255}
 _DEFAULT_LIMIT = 64

@@ -234,6 +234,14 @@ class Double:
         (table,) = self.assembly.tables.values()
         self.dynamodb.put_item(TableName=table.name, Item=item)
 
+    def add_audit_finding(self, finding: dict[str, Any]) -> None:
+        """Rehearsals: an audit finding (DescribeAuditFinding's ``finding`` shape) for the runbook to act on."""
+        self.control_plane.defender.findings[str(finding["findingId"])] = finding
+
+    def add_violation(self, violation: dict[str, Any]) -> None:
+        """Rehearsals: an active Detect violation (ListActiveViolations' ``activeViolations`` item)."""
+        self.control_plane.defender.violations.append(violation)
+
     def outputs(self) -> dict[str, dict[str, str]]:
         """``cdk deploy --outputs-file`` format, plus the double's own connection details."""
         deployed = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from config import defender
+from config.defender import checks as defender_checks
 from config.errors import ConfigIssue
 from config.models import Fleet, FleetConfig
 from config.patterns import PLACEHOLDER, max_width, parse_name_template
@@ -39,7 +39,7 @@ def check(config: FleetConfig) -> list[ConfigIssue]:
             )
         seen_templates[template] = fleet.name
         issues += _fleet(config, fleet, path)
-    issues += defender.check(config)
+    issues += defender_checks.check(config)
     return issues
 
 

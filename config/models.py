@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from config import patterns
-from config.defender import Defender
+from config.defender.models import Defender
 from iot_semantics import names
 
 

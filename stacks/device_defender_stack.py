@@ -11,7 +11,8 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from config import FleetConfig
-from config.defender import Behavior, ml_behaviors, rules_behaviors
+from config.defender import Behavior
+from config.defender.catalogue import ml_behaviors, rules_behaviors
 from constructs_lib.alarms import SecurityAlarms
 from constructs_lib.alerting import Alerting, AlertSubscription
 from constructs_lib.arns import IOT_ARN_PREFIX
@@ -73,12 +74,24 @@ class DeviceDefenderStack(Stack):
             detect = d.detect_of(fleet.name)
             targets = [f"{IOT_ARN_PREFIX}:thinggroup/{config.thing_group_name(g)}" for g in fleet.thing_groups]
             variants: list[tuple[str, list[BehaviorDef]]] = [
-                ("rules", [behavior_def(b, custom_types) for b in rules_behaviors(fleet, detect)])
+                (
+                    "rules",
+                    [
+                        behavior_def(b, custom_types)
+                        for b in rules_behaviors(detect, agent=fleet.features.defender_metrics)
+                    ],
+                )
             ]
             if detect.ml_detect.enabled:
                 conf = detect.ml_detect.confidence
                 variants.append(
-                    ("ml", [behavior_def(b, custom_types, ml_confidence=conf) for b in ml_behaviors(fleet, d)])
+                    (
+                        "ml",
+                        [
+                            behavior_def(b, custom_types, ml_confidence=conf)
+                            for b in ml_behaviors(d, fleet.name, agent=fleet.features.defender_metrics)
+                        ],
+                    )
                 )
             for kind, behaviors in variants:
                 name = config.qualified(f"{fleet.name}-{kind}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cloud_assembly as ca
-from policy_review.model import Inventory, LambdaPermission, Policy, RoleAlias, Template
+from policy_review.model import Inventory, Policy, Template
 
 
 def _iot(policy: ca.IotPolicy) -> Policy:
@@ -61,7 +61,6 @@ def _template(template: ca.ProvisioningTemplate) -> tuple[Template, list[Policy]
 
 def _stack(inv: Inventory, stack: ca.Stack) -> None:
     for record in stack.records:
-        at = record.at
         if isinstance(record, ca.IotPolicy):
             inv.policies.append(_iot(record))
         elif isinstance(record, ca.IamRole):
@@ -69,19 +68,9 @@ def _stack(inv: Inventory, stack: ca.Stack) -> None:
         elif isinstance(record, ca.IamPolicy):
             inv.policies.append(_iam(record))
         elif isinstance(record, ca.RoleAlias):
-            inv.role_aliases.append(
-                RoleAlias(
-                    record.name, at.stack, at.logical_id, at.path, record.role_logical_id, record.role_arn,
-                    record.credential_duration,
-                )
-            )  # fmt: skip
+            inv.role_aliases.append(record)
         elif isinstance(record, ca.LambdaPermission):
-            inv.permissions.append(
-                LambdaPermission(
-                    at.stack, at.logical_id, at.path, record.function, record.principal, record.source_arn,
-                    record.source_account,
-                )
-            )  # fmt: skip
+            inv.permissions.append(record)
     for template in stack.of(ca.ProvisioningTemplate):
         subject, embedded = _template(template)
         inv.templates.append(subject)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
 
+import cloud_assembly as ca
+
 PolicyKind = Literal["iot", "iam", "trust", "lambda-permission"]
 
 
@@ -45,27 +47,9 @@ class Template:
     policy_names: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class LambdaPermission:
-    stack: str
-    logical_id: str
-    path: str
-    function: str
-    principal: str
-    source_arn: str | None
-    source_account: str | None
-
-
-@dataclass(frozen=True)
-class RoleAlias:
-    name: str
-    stack: str
-    logical_id: str
-    path: str
-    #: The role's logical ID when the alias points at a role in the same stack, else None.
-    role_logical_id: str | None
-    role_arn: str
-    credential_duration: int | None
+#: A Lambda invoke permission and an IoT role alias are read as the cloud-assembly reader gives them.
+LambdaPermission = ca.LambdaPermission
+RoleAlias = ca.RoleAlias
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from cloud_assembly import Location
 from policy_review import inventory
 from policy_review.engine import review
 from policy_review.model import Inventory, LambdaPermission, Policy, RoleAlias, Template
@@ -15,6 +16,12 @@ from policy_review.rules import RULES
 
 A = "arn:aws:iot:eu-west-1:123456789012"
 T = "${iot:Connection.Thing.ThingName}"
+
+
+def at(logical_id: str, type_: str) -> Location:
+    return Location("s", logical_id, f"s/{logical_id}", type_)
+
+
 RULE = {r.id: r for r in RULES}
 
 
@@ -49,7 +56,7 @@ def alias_to(*statements: dict[str, Any], duration: int | None = None) -> Invent
     )
     return Inventory(
         policies=[role],
-        role_aliases=[RoleAlias("fw", "s", "Alias", "s/Alias", "Role", "arn:aws:iam::1:role/r", duration)],
+        role_aliases=[RoleAlias(at("Alias", "AWS::IoT::RoleAlias"), "fw", "Role", "arn:aws:iam::1:role/r", duration)],
     )
 
 
@@ -234,14 +241,18 @@ CASES: list[tuple[str, Inventory, bool]] = [
     ("IOT-TEMPLATE-NO-HOOK", Inventory(templates=[Template("t", "s", "T", "s/T", {}, True, "Fn", ())]), False),
     (
         "IOT-HOOK-PERMISSION-UNSCOPED",
-        Inventory(permissions=[LambdaPermission("s", "L", "s/L", "fn", "iot.amazonaws.com", None, "123")]),
+        Inventory(
+            permissions=[LambdaPermission(at("L", "AWS::Lambda::Permission"), "fn", "iot.amazonaws.com", None, "123")]
+        ),
         True,
     ),
     (
         "IOT-HOOK-PERMISSION-UNSCOPED",
         Inventory(
             permissions=[
-                LambdaPermission("s", "L", "s/L", "fn", "iot.amazonaws.com", f"{A}:provisioningtemplate/t", "123")
+                LambdaPermission(
+                    at("L", "AWS::Lambda::Permission"), "fn", "iot.amazonaws.com", f"{A}:provisioningtemplate/t", "123"
+                )
             ]
         ),
         False,

@@ -54,8 +54,9 @@ class MotoServer:
         env = dict(os.environ)
         if self.recording is not None:
             env.update(MOTO_ENABLE_RECORDING="True", MOTO_RECORDER_FILEPATH=str(self.recording))
+        env["MOTO_PORT"] = str(self.port)
         self._proc = subprocess.Popen(  # noqa: S603 - fixed command
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "iot_emulator.moto_app", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -69,7 +70,7 @@ class MotoServer:
             except OSError:
                 if self._proc.poll() is not None:
                     raise MotoError(
-                        "moto server exited at start; run it alone to see why: python -m moto.server"
+                        "moto server exited at start; run it alone to see why: python -m iot_emulator.moto_app"
                     ) from None
                 time.sleep(0.1)
         self.stop()

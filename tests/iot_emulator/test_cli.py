@@ -55,3 +55,26 @@ def test_missing_cdk_out_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "run a synth first" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bad_mqtt_contract_setting_is_a_clear_error(synth: Synth, tmp_path: Path) -> None:
+    result = run(
+        "serve", "--cdk-out", str(synth.outdir), "--state", str(tmp_path / "s"), "--mqtt", "nope=1", cwd=tmp_path
+    )
+    assert result.returncode != 0
+    assert "unknown MQTT contract setting nope" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_port_options(synth: Synth, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    started = run(
+        "up", "--cdk-out", str(synth.outdir), "--state", str(state), "--port", "0", "--alpn-port", "-1", cwd=tmp_path
+    )
+    try:
+        assert started.returncode == 0, started.stderr
+        info = json.loads(started.stdout)
+        assert info["port"] not in (0, 8883)
+        assert info["alpnPort"] is None
+    finally:
+        run("down", "--state", str(state), cwd=tmp_path)

@@ -186,7 +186,7 @@ def test_iot_shadow_client_v2_on_mqtt5(double: Double, shadow_device: tuple[str,
     from awsiot import ServiceStreamOptions, iotshadow, mqtt5_client_builder
 
     thing, ident = shadow_device
-    connected = threading.Event()
+    connected, stopped = threading.Event(), threading.Event()
     assert ident.cert_file is not None
     client = mqtt5_client_builder.mtls_from_path(
         endpoint=double.endpoint.host,
@@ -195,8 +195,10 @@ def test_iot_shadow_client_v2_on_mqtt5(double: Double, shadow_device: tuple[str,
         pri_key_filepath=str(ident.key_file),
         ca_filepath=str(double.endpoint.ca_file),
         on_lifecycle_connection_success=lambda data: connected.set(),
+        on_lifecycle_stopped=lambda data: stopped.set(),
     )
     client.start()
+    shadows = stream = None
     try:
         assert connected.wait(15)
         shadows = iotshadow.IotShadowClientV2(
@@ -241,7 +243,11 @@ def test_iot_shadow_client_v2_on_mqtt5(double: Double, shadow_device: tuple[str,
         deleted = shadows.delete_shadow(iotshadow.DeleteShadowRequest(thing_name=thing)).result(20)
         assert deleted.version == 2
     finally:
+        # As AWS's sample does: stop, and wait until the client has stopped before its request-response
+        # client and streams go away (awscrt crashes the process otherwise).
         client.stop()
+        assert stopped.wait(15)
+        del stream, shadows
 
 
 @mqtt

@@ -98,7 +98,6 @@ def _client(
     from awsiot import mqtt5_client_builder
 
     connected = threading.Event()
-    stopped = threading.Event()
     failures: list[str] = []
 
     def failed(data: Any) -> None:
@@ -112,7 +111,6 @@ def _client(
         "client_id": client_id,
         "on_lifecycle_connection_success": lambda data: connected.set(),
         "on_lifecycle_connection_failure": failed,
-        "on_lifecycle_stopped": lambda data: stopped.set(),
     }
     if key["store"] == "pkcs11":
         client = mqtt5_client_builder.mtls_with_pkcs11(
@@ -127,27 +125,14 @@ def _client(
         client = mqtt5_client_builder.mtls_from_path(
             cert_filepath=str(cert_file), pri_key_filepath=key["path"], **common
         )
-    _STOPPED[id(client)] = stopped
     return client, connected, failures
-
-
-#: Each client's "stopped" event: a client must have stopped before it (and any request-response
-#: client built on it) is released, or awscrt can crash the process (AWS's samples wait likewise).
-_STOPPED: dict[int, threading.Event] = {}
-
-
-def _stop(client: Any) -> None:
-    client.stop()
-    stopped = _STOPPED.pop(id(client), None)
-    if stopped is not None:
-        stopped.wait(TIMEOUT_SECONDS)
 
 
 def _connect(target: Target, client_id: str, cert_file: Path, key: Mapping[str, str]) -> Any:
     client, connected, failures = _client(target, client_id, cert_file, key)
     client.start()
     if not connected.wait(TIMEOUT_SECONDS) or failures:
-        _stop(client)
+        client.stop()
         raise ProvisioningError(
             f"could not connect to {target.endpoint}:{target.port} as {client_id}: "
             f"{failures[0] if failures else 'timed out'}",
@@ -186,7 +171,7 @@ class ClaimSession:
         return self.identity.register_thing(request).result(TIMEOUT_SECONDS + 5)
 
     def close(self) -> None:
-        _stop(self.client)
+        self.client.stop()
 
 
 def verify_device(target: Target, *, thing: str, cert_file: Path, key: Mapping[str, str], topic: str | None) -> None:
@@ -207,4 +192,4 @@ def verify_device(target: Target, *, thing: str, cert_file: Path, key: Mapping[s
                 "the device policy does not cover the fleet's topics: check the stack's device policy",
             )
     finally:
-        _stop(client)
+        client.stop()

@@ -48,6 +48,7 @@ from provisioning.mqtt_flow import (
     diagnose,
     open_claim_session,
     probe_endpoint,
+    probe_fault,
     template_fault,
     verify_device,
 )
@@ -283,7 +284,7 @@ class Batch:
         try:
             session.register(self.fleet.template, "preflight-probe-token", {})
         except Exception as exc:
-            fault = template_fault(exc, self.fleet.template)
+            fault = probe_fault(exc, self.fleet.template)
             if fault is not None:
                 raise fault from None
 

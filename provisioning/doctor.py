@@ -67,7 +67,7 @@ def _claim_files(cert_file: Path, key_file: Path, passphrase: bytes | None) -> s
 
 def _claim_session(target: Target, fleet: Fleet, cert_file: Path, key_file: Path, passphrase: bytes | None) -> str:
     from provisioning.claims import FileClaim
-    from provisioning.mqtt_flow import ClaimSession, template_fault
+    from provisioning.mqtt_flow import ClaimSession, probe_fault
 
     prefix = fleet.claim_prefix or "claim."
     creds = FileClaim(cert_file, key_file, passphrase=passphrase).credentials()
@@ -76,7 +76,7 @@ def _claim_session(target: Target, fleet: Fleet, cert_file: Path, key_file: Path
         try:
             session.register(fleet.template, "doctor-probe-token", {})
         except Exception as exc:
-            fault = template_fault(exc, fleet.template)
+            fault = probe_fault(exc, fleet.template)
             if fault is not None:
                 raise fault from None
             code = getattr(getattr(exc, "modeled_error", None), "error_code", None)

@@ -38,6 +38,8 @@ CONNECT_TIMEOUT_SECONDS = 10
 CLOCK_VERIFY_CODES = frozenset({9, 10})
 #: MQTT 5 CONNACK reason codes that refuse the client's identity.
 REFUSED_CONNACK = frozenset({0x86, 0x87, 0x8A})
+#: The claim connection may not subscribe to a template's response topics (its policy, or a wrong name).
+SUBSCRIBE_REFUSED = frozenset({"AWS_ERROR_MQTT_REQUEST_RESPONSE_SUBSCRIBE_FAILURE"})
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,35 @@ def diagnose(exc: BaseException) -> Diagnosis:
         return _rejection(*rejection)
     if isinstance(exc, TimeoutError):
         return Diagnosis("no answer in time", "retried; check the network and the endpoint", True)
-    name = getattr(exc, "name", None)
-    if isinstance(name, str) and name.startswith("AWS_ERROR_PKCS11_"):
+    name = _crt_name(exc)
+    if name is not None and name.startswith("AWS_ERROR_PKCS11_"):
         return Diagnosis(f"the PKCS#11 token failed ({name})", "check the token and its PIN", False, station=True)
+    operation = getattr(exc, "message", None)
+    if isinstance(operation, str) and name is not None:  # awsiot V2ServiceException around a runtime error
+        return Diagnosis(f"{operation} ({name})", "retried; run `iot-provision doctor`", True)
     text = str(exc) or repr(exc)
     return Diagnosis(f"{type(exc).__name__}: {text}", "retried; run `iot-provision doctor`", True)
+
+
+def _crt_name(exc: BaseException) -> str | None:
+    """The AWS Common Runtime error name of ``exc`` or of the error it wraps."""
+    for candidate in (exc, getattr(exc, "inner_error", None)):
+        name = getattr(candidate, "name", None)
+        if isinstance(name, str):
+            return name
+    return None
+
+
+def probe_fault(exc: BaseException, template: str) -> TemplateMissing | None:
+    """What the failure of a preflight RegisterThing probe says about the station (None: nothing)."""
+    fault = template_fault(exc, template)
+    if fault is None and _crt_name(exc) in SUBSCRIBE_REFUSED:
+        fault = TemplateMissing(
+            f"the claim may not use template {template}: subscribing to its response topics was refused",
+            "check the template name in the outputs file and that the claim certificate's policy covers it "
+            "(iot-provision doctor)",
+        )
+    return fault
 
 
 def template_fault(exc: BaseException, template: str) -> TemplateMissing | None:

@@ -564,21 +564,32 @@ class Batch:
             finally:
                 in_flight.release()
 
-        with ThreadPoolExecutor(max_workers=self.settings.workers) as pool:
-            try:
-                for row in manifest.rows(path, self.fleet.schema):
-                    if self.stop.is_set():
-                        summary.not_started += 1
-                        continue
-                    if self._skip(self._journal.get(row.serial), only_failed):
-                        with self._lock:
-                            summary.skipped += 1
-                        continue
-                    in_flight.acquire()
-                    pool.submit(work, row)
-            except BaseException:
-                self.stop.set()  # Ctrl-C: workers finish their current step and leave the rest as it is
-                raise
+        pool = ThreadPoolExecutor(max_workers=self.settings.workers)
+        try:
+            for row in manifest.rows(path, self.fleet.schema):
+                if self.stop.is_set():
+                    summary.not_started += 1
+                    continue
+                if self._skip(self._journal.get(row.serial), only_failed):
+                    with self._lock:
+                        summary.skipped += 1
+                    continue
+                in_flight.acquire()
+                pool.submit(work, row)
+        except BaseException:
+            self.stop.set()  # Ctrl-C: workers finish their current step and leave the rest as it is
+            raise
+        finally:
+            self._drain(pool)
+
+    def _drain(self, pool: ThreadPoolExecutor) -> None:
+        """Wait for the workers; a second interrupt while waiting stops them at their next step."""
+        try:
+            pool.shutdown(wait=True)
+        except BaseException:
+            self.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
     def _work(self, row: manifest.Row, summary: Summary, progress: Progress) -> None:
         if self.stop.is_set():

@@ -75,7 +75,8 @@ class TrustedUserClaims:
         self.template = template
         self.clock = clock
         try:
-            self.iot = boto3.client("iot", region_name=region, endpoint_url=endpoint_url)
+            # A session of its own: credentials are resolved for this batch, not cached from an earlier one.
+            self.iot = boto3.session.Session().client("iot", region_name=region, endpoint_url=endpoint_url)
         except NoRegionError:
             raise UsageError("no AWS region for CreateProvisioningClaim", "pass --region or set AWS_REGION") from None
         self._lock = threading.Lock()

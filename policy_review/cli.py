@@ -1,7 +1,7 @@
 """``iot-policy-review CDK_OUT_OR_TEMPLATE [...]`` (or ``python -m policy_review``): review, report, gate, ask.
 
-Exit statuses (docs/cli.md): 0 no finding at or above ``--fail-on`` (``--can``: every device policy
-allows); 1 findings at or above it (``--can``: some policy denies); 2 a target that is not a cdk.out
+Exit statuses (docs/cli.md): 0 no finding at or above ``--fail-on`` (``--can``: a device policy
+allows it); 1 findings at or above it (``--can``: no device policy allows it); 2 a target that is not a cdk.out
 or a template, unreadable suppressions or report paths; 130 interrupted.
 """
 
@@ -130,7 +130,7 @@ def command(argv: Sequence[str], env: Environment) -> int:
             env.out(f"{name}: {effect}\n")
         if not answers:
             env.err("no device policy in the targets\n")
-        return ExitStatus.OK if answers and all(e == "Allow" for _, e in answers) else ExitStatus.FAILED
+        return ExitStatus.OK if any(effect == "Allow" for _, effect in answers) else ExitStatus.FAILED
     return _report(args, inv, env)
 
 

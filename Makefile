@@ -32,9 +32,12 @@ setup: .system-deps $(VENV)/.installed node_modules/.installed
 demo: synth
 	$(PY) scripts/demo.py
 
+# A fresh cdk.out each time (no template of an earlier prefix or stage lingers); the list comes
+# from the assembly's manifest, so it names exactly what this synth produced.
 synth: setup
-	$(CDK) synth --all --quiet
-	@for f in cdk.out/*.template.json; do echo "synthesized $$f"; done
+	rm -rf cdk.out
+	$(CDK) synth --quiet
+	@$(PY) -c 'import json; m = json.load(open("cdk.out/manifest.json")); print("\n".join("synthesized cdk.out/" + a["properties"]["templateFile"] for a in m["artifacts"].values() if a["type"] == "aws:cloudformation:stack"))'
 	@grep -q '"conclusion": "success"' cdk.out/validation-report.json && echo "cdk-nag AwsSolutions: no unacknowledged finding (cdk.out/validation-report.json)"
 
 lint: setup

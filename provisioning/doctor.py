@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +22,19 @@ class Check:
 
 
 def _check(name: str, fn: Callable[[], str]) -> Check:
-    try:
-        return Check(name, True, fn())
-    except ProvisioningError as exc:
-        return Check(name, False, f"{exc.cause}; fix: {exc.fix}" if exc.fix else exc.cause)
-    except (OSError, ValueError) as exc:
-        return Check(name, False, f"{type(exc).__name__}: {exc}")
+    """Run one check; a library warning about the input (cryptography's deprecations) becomes part of its line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            check = Check(name, True, fn())
+        except ProvisioningError as exc:
+            check = Check(name, False, f"{exc.cause}; fix: {exc.fix}" if exc.fix else exc.cause)
+        except (OSError, ValueError) as exc:
+            check = Check(name, False, f"{type(exc).__name__}: {exc}")
+    notes = sorted({str(w.message) for w in caught})
+    if notes:
+        check = Check(check.name, check.ok, f"{check.detail} (note: {'; '.join(notes)})")
+    return check
 
 
 def run_checks(

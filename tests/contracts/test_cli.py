@@ -113,7 +113,7 @@ def test_json_and_cdk_out_checks_name_the_file(tmp_path: Path) -> None:
     assert read_json_file(bom, "outputs file") == {"a": 1}
     with pytest.raises(CommandError, match="does not exist"):
         check_cdk_out(tmp_path / "none")
-    with pytest.raises(CommandError, match="is not a cdk.out: it has no manifest.json"):
+    with pytest.raises(CommandError, match=r"is not a cdk\.out: it has no manifest\.json"):
         check_cdk_out(tmp_path)
     with pytest.raises(CommandError, match="is a file"):
         check_cdk_out(bom)

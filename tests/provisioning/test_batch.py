@@ -60,22 +60,20 @@ class CA:
         self.key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test root")])
         now = dt.datetime.now(dt.UTC)
-        self.cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(self.key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(self.key, hashes.SHA256())
-        )  # fmt: skip
+        builder = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(self.key.public_key())
+        builder = builder.serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        self.cert = builder.sign(self.key, hashes.SHA256())
         self.file = directory / "ca.pem"
         self.file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
     def issue(self, csr_pem: str) -> Created:
         csr = x509.load_pem_x509_csr(csr_pem.encode())
         now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder().subject_name(csr.subject).issuer_name(self.cert.subject).public_key(csr.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-            .sign(self.key, hashes.SHA256())
-        )  # fmt: skip
+        builder = x509.CertificateBuilder().subject_name(csr.subject).issuer_name(self.cert.subject)
+        builder = builder.public_key(csr.public_key()).serial_number(x509.random_serial_number())
+        builder = builder.not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        cert = builder.sign(self.key, hashes.SHA256())
         der = cert.public_bytes(serialization.Encoding.DER)
         return Created(hashlib.sha256(der).hexdigest(), cert.public_bytes(serialization.Encoding.PEM).decode(), "tok")
 

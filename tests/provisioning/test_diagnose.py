@@ -94,3 +94,21 @@ def test_station_wide_rejections_are_recognised_by_code() -> None:
     assert fault is not None
     assert "may not use template t" in fault.cause
     assert probe_fault(ServiceException(Modeled(400, "InvalidCertificateOwnershipToken", "not valid")), "t") is None
+
+
+def test_doctor_turns_library_warnings_into_its_own_line() -> None:
+    import warnings
+
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    from provisioning.doctor import _check
+
+    def warns() -> str:
+        warnings.warn(CryptographyDeprecationWarning("Parsed a serial number which wasn't positive"), stacklevel=1)
+        return "certificate read"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing escapes to stderr
+        check = _check("claim certificate", warns)
+    assert check.ok
+    assert check.detail == "certificate read (note: Parsed a serial number which wasn't positive)"

@@ -38,7 +38,7 @@ def test_a_journal_belongs_to_its_batch(tmp_path: Path) -> None:
     journal.bind(BINDING)  # the same batch again: fine
     assert journal.binding() == BINDING
     other_manifest = Binding("other.csv", "c" * 64, "sensors", BINDING.target, BINDING.target_sha256)
-    with pytest.raises(UsageError, match="belongs to the batch of manifest batch.csv"):
+    with pytest.raises(UsageError, match=r"belongs to the batch of manifest batch\.csv"):
         journal.bind(other_manifest)
     with pytest.raises(UsageError, match="belongs to fleet sensors, not gateways"):
         journal.bind(Binding("batch.csv", "a" * 64, "gateways", BINDING.target, BINDING.target_sha256))

@@ -68,6 +68,10 @@ def succeeds(args: list[str], serials: list[str], work: Path, environ: dict[str,
         j.close()
 
 
+def claim_args(claim: Identity) -> list[str]:
+    return ["--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file)]
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -114,9 +118,12 @@ def test_missing_passphrase_is_one_usage_error(claim: Identity, outputs: Path, t
     manifest = write_manifest(tmp_path / "b.csv", ["SNF3000001"])
     environ = {"PATH": "/usr/bin"}
     result, seconds = timed(
-        "run", str(manifest), *common(outputs, work), "--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file),
+        "run",
+        str(manifest),
+        *common(outputs, work),
+        *claim_args(claim),
         environ=environ,
-    )  # fmt: skip
+    )
     refused_once(result, seconds, ExitStatus.USAGE, "encrypted at rest by default and no passphrase was given")
     assert not work.exists()
 
@@ -132,10 +139,20 @@ def test_wrong_pin_then_right_pin(
     manifest, serials = batch(double, tmp_path, "SNF4")
     work = tmp_path / "work"
     args = [
-        "run", str(manifest), *common(outputs, work, workers=8), "--claim-cert", str(claim.cert_file),
-        "--claim-key", str(claim.key_file), "--key-store", "pkcs11", "--pkcs11-module", softhsm["module"],
-        "--token-label", softhsm["token_label"],
-    ]  # fmt: skip
+        "run",
+        str(manifest),
+        *common(outputs, work, workers=8),
+        "--claim-cert",
+        str(claim.cert_file),
+        "--claim-key",
+        str(claim.key_file),
+        "--key-store",
+        "pkcs11",
+        "--pkcs11-module",
+        softhsm["module"],
+        "--token-label",
+        softhsm["token_label"],
+    ]
     result, seconds = timed(*args, environ={**passphrase_env, "PROVISIONING_PKCS11_PIN": "0000"})
     refused_once(result, seconds, ExitStatus.UNAVAILABLE, "refused the PIN")
     untouched(work)
@@ -153,7 +170,7 @@ def test_missing_token_and_missing_module(
     manifest, serials = batch(double, tmp_path, "SNF5")
     work = tmp_path / "work"
     environ = {**passphrase_env, "PROVISIONING_PKCS11_PIN": softhsm["pin"]}
-    base = ["run", str(manifest), *common(outputs, work), "--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file), "--key-store", "pkcs11"]  # fmt: skip
+    base = ["run", str(manifest), *common(outputs, work), *claim_args(claim), "--key-store", "pkcs11"]
     result, seconds = timed(*base, "--pkcs11-module", softhsm["module"], "--token-label", "absent", environ=environ)
     refused_once(result, seconds, ExitStatus.UNAVAILABLE, "no PKCS#11 token labelled 'absent'")
     result, seconds = timed(
@@ -244,9 +261,12 @@ def test_missing_template(
     changed.write_text(json.dumps(data))
     work = tmp_path / "work"
     result, seconds = timed(
-        "run", str(manifest), *common(changed, work), "--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file),
+        "run",
+        str(manifest),
+        *common(changed, work),
+        *claim_args(claim),
         environ=passphrase_env,
-    )  # fmt: skip
+    )
     refused_once(result, seconds, ExitStatus.UNAVAILABLE, "template acme-dev-not-deployed")
     untouched(work)
 
@@ -259,8 +279,11 @@ def test_a_closed_port_in_the_outputs_file_too(
     changed = outputs_with(outputs, tmp_path, Port=str(closed_port()))
     work = tmp_path / "work"
     result, seconds = timed(
-        "run", str(manifest), *common(changed, work), "--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file),
+        "run",
+        str(manifest),
+        *common(changed, work),
+        *claim_args(claim),
         environ=passphrase_env,
-    )  # fmt: skip
+    )
     refused_once(result, seconds, ExitStatus.UNAVAILABLE, "cannot reach")
     untouched(work)

@@ -134,9 +134,9 @@ def test_status_into_a_closed_pipe(tmp_path: Path) -> None:
         journal.ensure(f"SN{i:08d}", "sensors")
         journal.move(f"SN{i:08d}", DeviceState.FAILED, cause="the pre-provisioning hook denied the device " * 2)
     journal.close()
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S602 - a pipeline, as an operator types it
         f"{sys.executable} -m provisioning status --work-dir {work} | head -n 1; exit ${{PIPESTATUS[0]}}",
-        shell=True,  # noqa: S602 - a pipeline, as an operator types it
+        shell=True,
         executable="/bin/bash",
         env=subprocess_env(tmp_path),
         capture_output=True,

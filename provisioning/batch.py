@@ -40,7 +40,7 @@ from provisioning import manifest
 from provisioning.claims import RENEW_AFTER_SECONDS, ClaimSource
 from provisioning.errors import DeviceError, ProvisioningError, StationFault, TargetGone, UsageError
 from provisioning.journal import JOURNAL_FILE, Binding, Device, DeviceState, Journal
-from provisioning.keys import FileKeyStore, KeyStore, KeyType, Pkcs11KeyStore
+from provisioning.keys import FileKeyStore, KeyStore, KeyType, Pkcs11KeyStore, build_csr, pem_in_memory
 from provisioning.mqtt_flow import (
     ClaimSession,
     ConnectFailed,
@@ -163,6 +163,8 @@ class Work:
     store: KeyStore
     thing: str
     device: Device
+    #: The device's private key (a token key is a handle), loaded once for its steps; never written anywhere.
+    key: Any = None
 
     @property
     def serial(self) -> str:
@@ -296,18 +298,20 @@ class Batch:
         if w.store.exists(w.serial):
             ref = f"{w.store_name}:{w.serial}"
         else:
-            ref = w.store.generate(w.serial, self.settings.key_type).describe()
+            ref = w.store.generate(w.serial, self.settings.key_type, known_absent=True).describe()
         w.device = self._journal.move(w.serial, DeviceState.KEY_MADE, key_ref=ref)
         return DeviceState.KEY_MADE
 
     def _step_key_made(self, w: Work) -> DeviceState:
-        if not w.store.exists(w.serial):
+        try:
+            key = w.key = w.key or w.store.load(w.serial)  # once per device: one decryption, one token lookup
+        except DeviceError:  # the journal is ahead of the key store: make the key
             return DeviceState.NEW
-        csr = w.store.csr(w.serial, w.thing)
+        csr = build_csr(key, w.thing)
         w.device = self._journal.move(w.serial, DeviceState.CSR_SENT)
         self.csr_limiter.acquire()
         created = self._with_session(lambda s: s.create_certificate(csr))
-        self._check_certificate(created.certificate_pem, w.store.public_key(w.serial))
+        self._check_certificate(created.certificate_pem, key.public_key())
         w.device = self._journal.move(
             w.serial,
             DeviceState.CERT_RECEIVED,
@@ -393,7 +397,7 @@ class Batch:
         cert = (w.device.certificate_pem or "").encode()
         if isinstance(w.store, Pkcs11KeyStore):
             return Credentials(certificate_pem=cert, token=w.store.token, key_label=w.serial)
-        return Credentials(certificate_pem=cert, key_pem=w.store.tls_key(w.serial))
+        return Credentials(certificate_pem=cert, key_pem=pem_in_memory(w.key or w.store.load(w.serial)))
 
     def _connects(self, w: Work) -> bool:
         thing = w.device.thing_name or w.thing

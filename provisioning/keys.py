@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from provisioning.errors import DeviceError, PassphraseError, TokenError, UsageE
 _CURVES: dict[str, ec.EllipticCurve] = {"ec-p256": ec.SECP256R1(), "ec-p384": ec.SECP384R1()}
 #: Written beside the keys: whether the store is encrypted, and a sealed check value for the passphrase.
 STORE_MARKER = ".keystore.json"
+#: Handles of the most recent token keys kept by a key store (a handle is a number, not key material).
+RECENT_TOKEN_KEYS = 4096
 PASSPHRASE_FIX = "set PROVISIONING_KEY_PASSPHRASE_FILE (or PROVISIONING_KEY_PASSPHRASE) to the key store's passphrase"  # noqa: S105 - a hint
 
 
@@ -184,7 +187,8 @@ class FileKeyStore:
         write_private(self.directory / STORE_MARKER, json.dumps(info).encode())
         self._unmarked = False
 
-    def generate(self, device: str, key_type: KeyType = "ec-p256") -> KeyRef:
+    def generate(self, device: str, key_type: KeyType = "ec-p256", *, known_absent: bool = False) -> KeyRef:
+        """A new key for ``device`` (replacing one there is); ``known_absent`` is for the token's interface."""
         if self._unmarked:
             with self._mark_lock:
                 if self._unmarked:
@@ -404,16 +408,31 @@ class Pkcs11KeyStore:
         self.token = Token.acquire(module=module, token_label=token_label, pin=pin)
         self.module, self.token_label = module, token_label
         self._closed = False
+        self._recent: OrderedDict[str, TokenEcKey] = OrderedDict()
+        self._recent_lock = threading.Lock()
+        #: The token's private-key labels, once ``open()`` has read them.
+        self._labels: set[str] | None = None
 
     def open(self) -> None:
-        """The token was opened (and the PIN checked) by the constructor."""
+        """The token was opened (and the PIN checked) by the constructor; list its key labels once.
+
+        A lookup by label walks every object of a token (SoftHSM: ~25 µs each), so a batch reads the
+        labels once and keeps the set up to date with the keys it makes.
+        """
+        from pkcs11 import Attribute, ObjectClass
+
+        with self.token.session() as session:
+            labels = {str(obj[Attribute.LABEL]) for obj in session.get_objects({0x0000: ObjectClass.PRIVATE_KEY})}
+        with self._recent_lock:
+            self._labels = labels
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self.token.release()
 
-    def generate(self, device: str, key_type: KeyType = "ec-p256") -> KeyRef:
+    def generate(self, device: str, key_type: KeyType = "ec-p256", *, known_absent: bool = False) -> KeyRef:
+        """A new key pair in the token; an old one with the label is destroyed unless ``known_absent``."""
         from pkcs11 import Attribute
         from pkcs11 import KeyType as Pkcs11KeyType
         from pkcs11.util.ec import encode_named_curve_parameters
@@ -421,18 +440,40 @@ class Pkcs11KeyStore:
         if key_type not in ("ec-p256", "ec-p384"):
             raise UsageError(f"{key_type} in a token is not supported here", "use --key-type ec-p256 or ec-p384")
         curve = "secp256r1" if key_type == "ec-p256" else "secp384r1"
+        with self._recent_lock:
+            self._recent.pop(device, None)
         with self.token.session() as session:
-            self._delete(session, device)
+            if not known_absent:
+                self._delete(session, device)
             params = session.create_domain_parameters(
                 Pkcs11KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(curve)}, local=True
             )
-            params.generate_keypair(
+            public, private = params.generate_keypair(
                 store=True,
                 label=device,
                 id=device.encode(),
                 private_template={Attribute.EXTRACTABLE: False, Attribute.SENSITIVE: True, Attribute.SIGN: True},
             )
+            self._remember(device, self._token_key(private, public))
+        with self._recent_lock:
+            if self._labels is not None:
+                self._labels.add(device)
         return KeyRef("pkcs11", f"{self.token_label}/{device}")
+
+    def _remember(self, device: str, key: TokenEcKey) -> None:
+        """Keep the handles of recent keys: a token's lookup by label costs time in the number of its objects."""
+        with self._recent_lock:
+            self._recent[device] = key
+            while len(self._recent) > RECENT_TOKEN_KEYS:
+                self._recent.popitem(last=False)
+
+    def _token_key(self, private: Any, public: Any) -> TokenEcKey:
+        from pkcs11.util.ec import encode_ec_public_key
+
+        loaded = serialization.load_der_public_key(encode_ec_public_key(public))
+        if not isinstance(loaded, ec.EllipticCurvePublicKey):  # pragma: no cover - EC by construction
+            raise DeviceError("the token key is not EC")
+        return TokenEcKey(self.token, private, loaded)
 
     def _delete(self, session: Any, device: str) -> None:
         from pkcs11 import ObjectClass
@@ -444,26 +485,33 @@ class Pkcs11KeyStore:
     def exists(self, device: str) -> bool:
         from pkcs11 import ObjectClass
 
+        with self._recent_lock:
+            if self._labels is not None:
+                return device in self._labels
         with self.token.session() as session:
             return any(True for _ in session.get_objects({0x0003: device, 0x0000: ObjectClass.PRIVATE_KEY}))
 
     def load(self, device: str) -> TokenEcKey:
         from pkcs11 import KeyType as Pkcs11KeyType
         from pkcs11 import ObjectClass, exceptions
-        from pkcs11.util.ec import encode_ec_public_key
 
+        with self._recent_lock:
+            if (recent := self._recent.get(device)) is not None:
+                return recent
         with self.token.session() as session:
             try:
                 private = session.get_key(ObjectClass.PRIVATE_KEY, Pkcs11KeyType.EC, label=device)
                 public = session.get_key(ObjectClass.PUBLIC_KEY, Pkcs11KeyType.EC, label=device)
             except (exceptions.NoSuchKey, exceptions.MultipleObjectsReturned) as exc:
+                with self._recent_lock:
+                    if self._labels is not None:
+                        self._labels.discard(device)
                 raise DeviceError(
                     f"token key of {device}: {type(exc).__name__}", "the device gets a new key on retry"
                 ) from None
-            loaded = serialization.load_der_public_key(encode_ec_public_key(public))
-        if not isinstance(loaded, ec.EllipticCurvePublicKey):  # pragma: no cover - EC by construction
-            raise DeviceError(f"token key of {device} is not EC")
-        return TokenEcKey(self.token, private, loaded)
+            key = self._token_key(private, public)
+        self._remember(device, key)
+        return key
 
     def csr(self, device: str, common_name: str) -> str:
         return build_csr(self.load(device), common_name)

@@ -92,9 +92,10 @@ def test_status_and_down_when_not_running(tmp_path: Path) -> None:
     assert in_process("status", "--state", str(tmp_path))[0] == ExitStatus.UNAVAILABLE
 
 
-def test_bad_rate_knob(synth: Synth, tmp_path: Path) -> None:
-    code, _, err = in_process(
-        "serve", "--cdk-out", str(synth.outdir), "--state", str(tmp_path), "--rate", "RegisterThing"
-    )
+def test_bad_rate_knob(tmp_path: Path) -> None:
+    cdk_out = tmp_path / "cdk.out"
+    cdk_out.mkdir()
+    (cdk_out / "manifest.json").write_text('{"artifacts": {}}')
+    code, _, err = in_process("serve", "--cdk-out", str(cdk_out), "--state", str(tmp_path), "--rate", "RegisterThing")
     assert code == ExitStatus.USAGE
     assert "expected OPERATION=PER_SECOND" in err

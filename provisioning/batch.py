@@ -54,6 +54,11 @@ from provisioning.mqtt_flow import (
 )
 from provisioning.target import Fleet, Target
 
+#: Throttled requests one device may retry (with backoff up to 16 s) before it is marked failed.
+MAX_THROTTLED = 20
+#: Connection failures (not refusals) a device may retry per ``--max-attempts`` while the breaker stays closed.
+CONNECT_RETRIES_PER_ATTEMPT = 3
+
 
 class Stopped(Exception):
     """The batch is stopping (a station fault or Ctrl-C): leave this device as the journal has it."""
@@ -80,24 +85,32 @@ class RateLimiter:
 
 
 class CircuitBreaker:
-    """Opens after ``threshold`` connection failures in a row, across all workers; a success closes it."""
+    """Opens after ``threshold`` connection failures in a row, across all workers, that span at least
+    ``window`` seconds (a broker restart is a blip, not a target gone); a success closes it."""
 
-    def __init__(self, threshold: int) -> None:
+    def __init__(self, threshold: int, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.threshold = threshold
+        self.window = window
+        self.clock = clock
         self._lock = threading.Lock()
         self.consecutive = 0
+        self._since: float | None = None
 
     def success(self) -> None:
         with self._lock:
             self.consecutive = 0
+            self._since = None
 
     def failure(self, exc: ConnectFailed) -> None:
         with self._lock:
+            now = self.clock()
             self.consecutive += 1
-            opened = self.threshold > 0 and self.consecutive >= self.threshold
+            self._since = now if self._since is None else self._since
+            lasted = now - self._since
+            opened = self.threshold > 0 and self.consecutive >= self.threshold and lasted >= self.window
         if opened:
             raise TargetGone(
-                f"{self.consecutive} connections in a row failed, the last: {exc.cause}",
+                f"{self.consecutive} connections in a row failed over {lasted:.0f} s, the last: {exc.cause}",
                 "the target went away: check the endpoint and the network, then run the same command to resume",
             )
 
@@ -115,6 +128,7 @@ class Settings:
     rate: float | None = 10.0
     max_attempts: int = 5
     breaker_threshold: int = 5
+    breaker_seconds: float = 10.0
     key_type: KeyType = "ec-p256"
     key_store: str = "file"
     passphrase: bytes | None = None
@@ -165,6 +179,9 @@ class Work:
     device: Device
     #: The device's private key (a token key is a handle), loaded once for its steps; never written anywhere.
     key: Any = None
+    attempts: int = 0
+    throttled: int = 0
+    connect_failures: int = 0
 
     @property
     def serial(self) -> str:
@@ -223,7 +240,7 @@ class Batch:
         self.claim = claim
         self.env = env or Environment()
         self.stop = threading.Event()
-        self.breaker = CircuitBreaker(settings.breaker_threshold)
+        self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_seconds)
         # One bucket per operation: each has its own account quota (set --rate to it).
         self.csr_limiter = RateLimiter(settings.rate, self.stop)
         self.register_limiter = RateLimiter(settings.rate, self.stop)
@@ -263,7 +280,8 @@ class Batch:
         return store
 
     def _new_session(self) -> ClaimSession:
-        return open_claim_session(self.target, client_id=next(self._client_ids), creds=self.claim.credentials())
+        """Another claim connection mid-batch: a failure is a connection failure (the breaker counts it)."""
+        return ClaimSession(self.target, client_id=next(self._client_ids), creds=self.claim.credentials())
 
     def preflight(self) -> None:
         """Everything the station itself needs, checked once before any device is touched."""
@@ -271,13 +289,14 @@ class Batch:
         if self.settings.pkcs11:
             self._store("pkcs11")
         probe_endpoint(self.target)
-        made, session = self.sessions.take()
+        # The first claim connection: its refusal is the station's fault (the claim), not a device's.
+        session = open_claim_session(self.target, client_id=next(self._client_ids), creds=self.claim.credentials())
         try:
             self._probe_template(session)
         except BaseException:
-            self.sessions.drop(session)
+            session.close()
             raise
-        self.sessions.put(session, made)
+        self.sessions.put(session)
 
     def _probe_template(self, session: ClaimSession) -> None:
         if self.claim.expires:
@@ -417,7 +436,7 @@ class Batch:
             self.fleet.thing_name(row.parameters),
             self._journal.ensure(row.serial, self.fleet.name),
         )
-        state, attempt = w.device.state, 0
+        state = w.device.state
         while state is not DeviceState.VERIFIED:
             if self.stop.is_set():
                 raise Stopped
@@ -426,14 +445,19 @@ class Batch:
             except (StationFault, UsageError, Stopped):
                 raise
             except Exception as exc:
-                attempt += 1
-                state = self._after_failure(w, exc, attempt)
+                state = self._after_failure(w, exc)
                 if state is DeviceState.FAILED:
                     break
         return w.device
 
-    def _after_failure(self, w: Work, exc: Exception, attempt: int) -> DeviceState:
-        """Retry (the state to go on from) or give up (``FAILED``); station-wide causes stop the batch."""
+    def _after_failure(self, w: Work, exc: Exception) -> DeviceState:
+        """Retry (the state to go on from) or give up (``FAILED``); station-wide causes stop the batch.
+
+        Throttling has a budget of its own (``MAX_THROTTLED``): the target is there and asks to slow
+        down, so waiting is right. A connection that does not come up is the network's or the
+        target's, not the device's: it is retried while the circuit breaker stays closed. Other
+        transient failures get ``max_attempts`` tries.
+        """
         if isinstance(exc, ConnectFailed):
             self.breaker.failure(exc)
         fault = template_fault(exc, self.fleet.template)
@@ -444,8 +468,19 @@ class Batch:
             raise StationFault(d.cause, d.fix) from None
         current = self._journal.get(w.serial) or w.device
         w.device = current
-        if d.transient and attempt < self.settings.max_attempts:
-            self.stop.wait(backoff(attempt - 1))
+        if d.throttled:
+            w.throttled += 1
+            retry, wait = w.throttled < MAX_THROTTLED, backoff(min(w.throttled, 5))
+        elif isinstance(exc, ConnectFailed) and not exc.refused:
+            # The network or the target, not this device: the circuit breaker bounds these retries.
+            w.connect_failures += 1
+            retry = w.connect_failures < CONNECT_RETRIES_PER_ATTEMPT * self.settings.max_attempts
+            wait = backoff(min(w.connect_failures, 5))
+        else:
+            w.attempts += 1
+            retry, wait = d.transient and w.attempts < self.settings.max_attempts, backoff(w.attempts - 1)
+        if retry:
+            self.stop.wait(wait)
             if self.stop.is_set():
                 raise Stopped from None
             return current.state if current.state is not DeviceState.FAILED else self._step_failed(w)

@@ -104,8 +104,9 @@ def _run_args(r: argparse.ArgumentParser) -> None:
     r.add_argument("--dry-run", action="store_true", help="validate and plan; touch no key, device or service")
     r.add_argument("--max-attempts", type=_positive, default=5, help="tries per device for a transient failure")
     r.add_argument(
-        "--breaker", type=int, default=5, help="stop after this many connection failures in a row (0 = never)"
+        "--breaker", type=int, default=5, help="stop after this many connection failures in a row (0 = never) ..."
     )
+    r.add_argument("--breaker-seconds", type=float, default=10.0, help="... lasting at least this long")
     r.add_argument("--station", default=_station(), help="station name in the claim client IDs")
 
 
@@ -276,6 +277,7 @@ def cmd_run(args: argparse.Namespace, env: Environment) -> int:
         rate=args.rate or None,
         max_attempts=args.max_attempts,
         breaker_threshold=args.breaker,
+        breaker_seconds=args.breaker_seconds,
         key_type=args.key_type,
         key_store=args.key_store,
         passphrase=secret,

@@ -68,6 +68,8 @@ class Diagnosis:
     fix: str
     transient: bool
     station: bool = False
+    #: The target asks to slow down (the batch retries with a budget of its own).
+    throttled: bool = False
 
 
 def _modeled(exc: BaseException) -> tuple[int | None, str, str] | None:
@@ -91,7 +93,9 @@ def _rejection(status: int | None, code: str, message: str) -> Diagnosis:
             False,
         )
     if status == 429 or code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
-        return Diagnosis("throttled by AWS IoT", "retried with backoff; lower --workers or --rate", True)
+        return Diagnosis(
+            "throttled by AWS IoT", "retried with backoff; lower --workers or --rate", True, throttled=True
+        )
     if code == "InvalidCertificateOwnershipToken":
         return Diagnosis(
             "the ownership token is used or expired (1 h)", "the device gets a new certificate on retry", True

@@ -122,6 +122,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
     svc = Service(CA(tmp_path))
     monkeypatch.setattr(batch_mod, "probe_endpoint", lambda target: "ok")
     monkeypatch.setattr(batch_mod, "open_claim_session", lambda target, client_id, creds: FakeSession(svc))
+    monkeypatch.setattr(batch_mod, "ClaimSession", lambda target, client_id, creds: FakeSession(svc))
     monkeypatch.setattr(batch_mod, "verify_device", lambda target, thing, creds, topic: None)
     monkeypatch.setattr(batch_mod, "backoff", lambda attempt: 0.0)
     return svc
@@ -212,7 +213,7 @@ def test_the_circuit_breaker_opens_on_consecutive_connection_failures(
         raise ConnectFailed("could not connect", "check", crt_error="AWS_IO_SOCKET_CONNECTION_REFUSED", refused=False)
 
     monkeypatch.setattr(batch_mod, "verify_device", unreachable)
-    summary, journal = run(service, tmp_path, 20, workers=2, breaker_threshold=4, max_attempts=10)
+    summary, journal = run(service, tmp_path, 20, workers=2, breaker_threshold=4, breaker_seconds=0.0, max_attempts=10)
     assert isinstance(summary.fault, TargetGone)
     assert "4 connections in a row failed" in summary.fault.cause
     assert len(calls) <= 4 + 1, "the batch stopped instead of burning through the manifest"
@@ -223,12 +224,15 @@ def test_the_circuit_breaker_opens_on_consecutive_connection_failures(
 
 
 def test_breaker_and_limiter_units() -> None:
-    breaker = CircuitBreaker(2)
+    now = {"t": 0.0}
+    breaker = CircuitBreaker(2, window=5.0, clock=lambda: now["t"])
     failure = ConnectFailed("x", "y", crt_error=None, refused=False)
     breaker.failure(failure)
     breaker.success()
     breaker.failure(failure)
-    with pytest.raises(TargetGone):
+    breaker.failure(failure)  # two in a row, but within a blip of the window: still closed
+    now["t"] = 6.0
+    with pytest.raises(TargetGone, match="3 connections in a row failed over 6 s"):
         breaker.failure(failure)
     stop = threading.Event()
     limiter = RateLimiter(0.001, stop)  # one request per 1000 s
@@ -251,4 +255,48 @@ def test_resume_goes_on_from_the_furthest_proven_step(service: Service, tmp_path
     assert len(list((tmp_path / "work" / "keys").glob("*.key"))) == before, "the keys already made are kept"
     events = [to for _, to, _ in journal.events("SN0000")]
     assert events.count("key_made") == 1
+    journal.close()
+
+
+def test_throttling_has_a_budget_of_its_own(service: Service, tmp_path: Path) -> None:
+    throttles = {"left": 8}
+
+    def throttled(serial: str) -> Exception | None:
+        if throttles["left"] > 0:
+            throttles["left"] -= 1
+            return Rejected(429, "ThrottlingException")
+        return None
+
+    service.register_fault = throttled
+    summary, journal = run(service, tmp_path, 1, max_attempts=3)
+    assert summary.verified == 1, summary.failed  # 8 throttles, more than max_attempts: still provisioned
+    journal.close()
+
+
+def test_a_claim_connection_lost_mid_batch_is_retried_not_a_station_fault(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the preflight's first connection speaks for the station; later ones fail like a device's."""
+    dropped = {"once": True}
+    original = FakeSession.create_certificate
+
+    def drop_once(self: FakeSession, csr: str) -> Created:
+        if dropped["once"]:
+            dropped["once"] = False
+            raise TimeoutError
+        return original(self, csr)
+
+    def reconnect(target: Target, client_id: str, creds: Credentials) -> FakeSession:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise ConnectFailed("hung up", "check", crt_error="AWS_ERROR_MQTT_UNEXPECTED_HANGUP", refused=False)
+        return FakeSession(service)
+
+    failures = {"left": 2}
+    monkeypatch.setattr(FakeSession, "create_certificate", drop_once)
+    monkeypatch.setattr(batch_mod, "ClaimSession", reconnect)
+    summary, journal = run(service, tmp_path, 3, max_attempts=5)
+    assert summary.fault is None
+    assert summary.verified == 3
+    assert failures["left"] == 0
     journal.close()

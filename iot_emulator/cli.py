@@ -174,8 +174,8 @@ def status(args: argparse.Namespace, env: Environment) -> int:
 
 
 def command(argv: Sequence[str], env: Environment) -> int:
-    from iot_emulator.assembly import AssemblyError
-    from iot_emulator.broker import BrokerError
+    from cloud_assembly import AssemblyError
+    from iot_emulator.errors import BackendError, DoubleError
 
     argv = list(argv)
     args = parser(env).parse_args(argv)
@@ -187,9 +187,9 @@ def command(argv: Sequence[str], env: Environment) -> int:
     }
     try:
         return commands[args.command]()
-    except AssemblyError as exc:
+    except AssemblyError as exc:  # the cdk.out: the user's input
         raise CommandError(str(exc)) from None
-    except BrokerError as exc:
+    except (BackendError, DoubleError) as exc:  # mosquitto or moto would not start: the environment
         raise CommandError(str(exc), ExitStatus.UNAVAILABLE) from None
 
 

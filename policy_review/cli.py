@@ -65,11 +65,15 @@ def check_target(path: Path) -> None:
 
 
 def load(path: Path) -> Inventory:
+    from cloud_assembly import AssemblyError
     from policy_review import inventory
+    from policy_review.errors import ReviewError
 
     check_target(path)
     try:
         return inventory.load(path)
+    except (AssemblyError, ReviewError) as exc:  # the reader names the file and what is wrong
+        raise CommandError(str(exc)) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CommandError(
             f"cannot read {path} as a cloud assembly or template ({type(exc).__name__}: {exc})"

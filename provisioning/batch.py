@@ -204,18 +204,19 @@ class _SessionPool:
             if session not in self._all:
                 self._all.append(session)
 
-    def take(self) -> tuple[float, ClaimSession]:
+    def take(self) -> tuple[float, ClaimSession, bool]:
+        """(when it was made, the session, whether it was connected just now)."""
         with self._lock:
             while self._idle:
                 made, session = self._idle.pop()
                 if not self._expires or time.monotonic() - made < RENEW_AFTER_SECONDS:
-                    return made, session
+                    return made, session, False
                 self._all.remove(session)
                 session.close()
         session = self._make()
         with self._lock:
             self._all.append(session)
-        return time.monotonic(), session
+        return time.monotonic(), session, True
 
     def drop(self, session: ClaimSession) -> None:
         with self._lock:
@@ -399,11 +400,12 @@ class Batch:
 
     def _with_session(self, call: Callable[[ClaimSession], Any]) -> Any:
         try:
-            made, session = self.sessions.take()
+            made, session, connected = self.sessions.take()
         except ConnectFailed as exc:
             self.breaker.failure(exc)
             raise
-        self.breaker.success()
+        if connected:  # a connection that came up just now proves the target is there; a reused one does not
+            self.breaker.success()
         try:
             result = call(session)
         except BaseException:

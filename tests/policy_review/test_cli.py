@@ -44,7 +44,7 @@ def test_targets_that_are_not_a_cdk_out(tmp_path: Path) -> None:
     (broken / "manifest.json").write_text(json.dumps({"artifacts": {"s": {"type": "aws:cloudformation:stack"}}}))
     code, _, err = review(str(broken))
     assert code == ExitStatus.USAGE
-    assert "cannot read" in err
+    assert "manifest.json: stack s names no templateFile" in err  # the reader names the file and the fault
     assert "Traceback" not in err
 
 

@@ -65,6 +65,6 @@ def test_can_answers_for_our_device_policies(synth: Synth, capsys: object) -> No
     assert main([str(synth.outdir), "--can", "sensor-A", "iot:Publish", "topic/dt/sensors/sensor-A/x"]) == 0
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "acme-dev-sensors-device: Allow" in out
-    assert main([str(synth.outdir), "--can", "sensor-A", "iot:Publish", "topic/dt/sensors/sensor-B/x"]) == 0
+    assert main([str(synth.outdir), "--can", "sensor-A", "iot:Publish", "topic/dt/sensors/sensor-B/x"]) == 1
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "acme-dev-sensors-device: ImplicitDeny" in out

@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from contracts.exit_status import ExitStatus
 from iot_emulator.double import Double
 from tests.conftest import ROOT
 from tests.iot_emulator.helpers import Identity
@@ -75,7 +76,7 @@ def test_quarantine_and_release(double: Double, device: tuple[str, str], tmp_pat
     assert released.returncode == 0, released.stderr
     assert QUARANTINE not in double.registry.thing(thing).groups  # type: ignore[union-attr]
     missing = defender_ops(double, outputs, "quarantine", "no-such-thing")
-    assert missing.returncode == 1
+    assert missing.returncode == ExitStatus.USAGE  # the CLI contract: a name AWS does not know is an input error
     assert "ResourceNotFoundException" in missing.stderr
 
 
@@ -99,7 +100,7 @@ def test_mitigate_a_finding_and_list_violations(double: Double, device: tuple[st
         {"violationId": "v-1", "thingName": thing, "securityProfileName": "p", "behavior": {"name": "b"}}
     )
     listed = defender_ops(double, outputs, "violations", "--thing", thing)
-    assert listed.returncode == 0, listed.stderr
+    assert listed.returncode == ExitStatus.FAILED, listed.stderr  # active violations: a negative result
     assert f"{thing}\tp\tb" in listed.stdout
     assert "1 active violation(s)" in listed.stdout
     iot(double).update_certificate(certificateId=cert_id, newStatus="ACTIVE")

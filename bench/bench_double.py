@@ -38,25 +38,38 @@ REGISTER_TOPIC = f"$aws/provisioning-templates/{TEMPLATE}/provision/json"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(root_pid: int) -> float:
-    """utime+stime of ``root_pid`` and all its live descendants."""
+PARTS = (("moto_app", "moto"), ("moto.server", "moto"), ("hook_worker", "hook worker"), ("mosquitto", "mosquitto"))
+
+
+def cpu_by_part(root_pid: int) -> dict[str, float]:
+    """utime+stime of ``root_pid`` and its live descendants, by part (edge and services, moto, hook, broker)."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
+    names: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        parents[int(entry.name)] = int(fields[1])
-        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    total, todo = 0.0, [root_pid]
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        names[pid] = next((label for key, label in PARTS if key in command), "double (edge, services)")
+    out: dict[str, float] = {}
+    todo = [root_pid]
     while todo:
         pid = todo.pop()
-        total += times.get(pid, 0.0)
+        name = names.get(pid, "double (edge, services)")
+        out[name] = out.get(name, 0.0) + times.get(pid, 0.0)
         todo += [p for p, parent in parents.items() if parent == pid]
-    return total
+    return out
+
+
+def cpu_seconds(root_pid: int) -> float:
+    return sum(cpu_by_part(root_pid).values())
 
 
 def csr() -> str:
@@ -144,7 +157,7 @@ def main() -> int:
         state = work / "state"
         double = subprocess.Popen(
             [sys.executable, "-m", "iot_emulator", "serve", "--cdk-out", str(work / "cdk.out"), "--state", str(state),
-             "--no-rate-limits", "--region", "eu-west-1"],
+             "--no-rate-limits", "--region", "eu-west-1", "--port", "0", "--alpn-port", "-1"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
@@ -171,25 +184,29 @@ def main() -> int:
             (work / "claim.key").write_text(claim["keyPair"]["PrivateKey"])
             stop = threading.Event()
             workers = [Worker(i, endpoint, work, serials[i][:400], stop) for i in range(args.clients)]
-            cpu0, wall0 = cpu_seconds(double.pid), time.monotonic()
+            parts0, wall0 = cpu_by_part(double.pid), time.monotonic()
             for w in workers:
                 w.start()
             time.sleep(args.seconds)
             stop.set()
             done_at_stop = sum(w.done for w in workers)
-            cpu1, wall1 = cpu_seconds(double.pid), time.monotonic()
+            parts1, wall1 = cpu_by_part(double.pid), time.monotonic()
             for w in workers:
                 w.join(timeout=15)
         finally:
             double.terminate()
             double.wait(timeout=20)
     wall = wall1 - wall0
+    cpu0, cpu1 = sum(parts0.values()), sum(parts1.values())
     errors = [e for w in workers for e in w.errors]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"clients: {args.clients}, window: {wall:.1f} s, rate limits: off")
     print(f"RegisterThing round trips (CSR + RegisterThing, hook included): {done_at_stop / wall:.1f} per second")
     print(f"double CPU: {cpu1 - cpu0:.1f} s over {wall:.1f} s = {100 * (cpu1 - cpu0) / wall:.0f}% of one core "
           f"({100 * (cpu1 - cpu0) / wall / (os.cpu_count() or 1):.0f}% of the machine)")  # fmt: skip
+    devices = max(done_at_stop, 1)
+    print(f"double CPU per provisioned device: {1000 * (cpu1 - cpu0) / devices:.1f} ms "
+          f"({', '.join(f'{k} {1000 * (parts1.get(k, 0) - parts0.get(k, 0)) / devices:.1f}' for k in sorted(parts1))})")  # fmt: skip
     print(f"errors: {len(errors)}{' e.g. ' + errors[0] if errors else ''}")
     return 0
 

@@ -12,16 +12,23 @@ from __future__ import annotations
 from typing import Any
 
 #: Properties that hold a resource's own name, checked in this order.
-NAME_PROPERTIES = ("PolicyName", "TemplateName", "ThingGroupName", "ThingTypeName", "TableName", "FunctionName")
+NAME_PROPERTIES = (
+    "PolicyName", "TemplateName", "ThingGroupName", "ThingTypeName", "TableName", "FunctionName", "ActionName",
+)  # fmt: skip
 #: Name length limits of generated names (64 unless listed).
 _NAME_LIMITS = {"AWS::DynamoDB::Table": 255}
 _DEFAULT_LIMIT = 64
+#: Types whose physical ID the service assigns at deployment (an IoT certificate's ID is the SHA-256
+#: of the certificate it issues): their ``Ref`` is a placeholder naming the resource, untruncated,
+#: that the deployment replaces (``deploy_placeholder``).
+DEPLOY_ASSIGNED = frozenset({"AWS::IoT::Certificate"})
 #: ARN format by type: fields partition, region, account and name.
 ARN_FORMATS = {
     "AWS::Lambda::Function": "arn:{partition}:lambda:{region}:{account}:function:{name}",
     "AWS::IAM::Role": "arn:{partition}:iam::{account}:role/{name}",
     "AWS::DynamoDB::Table": "arn:{partition}:dynamodb:{region}:{account}:table/{name}",
     "AWS::SNS::Topic": "arn:{partition}:sns:{region}:{account}:{name}",
+    "AWS::IoT::Certificate": "arn:{partition}:iot:{region}:{account}:cert/{name}",
 }
 _STAND_IN_ARN = "arn:{partition}:cloudformation:{region}:{account}:{stack}/{logical}"
 
@@ -30,6 +37,8 @@ def name(stack: str, logical_id: str, resource: Any) -> str:
     """The resource's physical name; ``<logical ID>`` in angle brackets for a resource not in the stack."""
     if not isinstance(resource, dict):
         return f"<{logical_id}>"
+    if resource.get("Type") in DEPLOY_ASSIGNED:
+        return deploy_placeholder(stack, logical_id)
     props = resource.get("Properties") or {}
     for key in NAME_PROPERTIES:
         if isinstance(props.get(key), str):
@@ -44,3 +53,8 @@ def arn(stack: str, logical_id: str, resource: Any, *, account: str, region: str
         partition=partition, region=region, account=account, name=name(stack, logical_id, resource),
         stack=stack, logical=logical_id,
     )  # fmt: skip
+
+
+def deploy_placeholder(stack: str, logical_id: str) -> str:
+    """The stand-in for a value assigned at deployment, unique per resource (never truncated)."""
+    return f"{{deployed:{stack}/{logical_id}}}"

@@ -58,6 +58,8 @@ class Assembly:
     outputs: dict[str, dict[str, str]] = field(default_factory=dict)
     #: Certificates the stacks create from a CSR: logical ID -> (stack, CSR PEM, attached policy names)
     certificates: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)
+    #: Device Defender mitigation actions: action name -> resolved ``ActionParams``
+    mitigation_actions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def iot_arn_prefix(self) -> str:
@@ -95,6 +97,13 @@ def _add_stack(asm: Assembly, stack: ca.Stack) -> None:
             attached = [a.policy_name for a in attachments if a.principal_logical_id == cert.at.logical_id]
             asm.certificates[cert.at.logical_id] = (stack.name, cert.csr, attached)
     asm.outputs[stack.name] = {key: str(value) for key, value in stack.outputs.items()}
+    resources = stack.template.get("Resources") or {}
+    resolver = ca.Concrete(account=asm.account, region=asm.region).resolver(stack.name, resources)
+    for resource in resources.values():
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::IoT::MitigationAction":
+            props = resolver.value(resource.get("Properties") or {})
+            if isinstance(props.get("ActionName"), str) and isinstance(props.get("ActionParams"), dict):
+                asm.mitigation_actions[props["ActionName"]] = props["ActionParams"]
 
 
 def load(directory: Path, *, account: str = "123456789012", region: str = "us-east-1") -> Assembly:

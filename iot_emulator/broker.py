@@ -59,7 +59,14 @@ class Broker:
                     "require_certificate true",
                     "allow_anonymous false",
                     f"password_file {passwords}",
-                    "persistence false",
+                    # Persistent sessions (and their queued QoS 1 messages) survive a restart of the
+                    # double; AWS keeps a session for an hour by default.
+                    "persistence true",
+                    f"persistence_location {self.state_dir}/",
+                    "persistent_client_expiration 1h",
+                    # AWS: 100 unacknowledged QoS 1 messages per connection in each direction.
+                    "max_inflight_messages 100",
+                    "max_queued_messages 1000",
                     "max_packet_size 263168",
                     "log_dest stderr",
                     "log_type error",

@@ -55,6 +55,17 @@ def parser(env: Environment) -> contract.ArgumentParser:
         s.add_argument("--token-ttl", type=float, default=3600.0, help="ownership token lifetime, seconds")
         s.add_argument("--latency", type=float, default=0.0, help="added to every API request, seconds")
         s.add_argument("--hook-delay", type=float, default=0.0, help="added before every hook call, seconds")
+        s.add_argument("--port", type=int, default=8883, help="MQTT port (mutual TLS), 0: any free port")
+        s.add_argument(
+            "--alpn-port", type=int, default=443, help="MQTT on ALPN x-amzn-mqtt-ca (AWS's 443), 0: any free, -1: off"
+        )
+        s.add_argument(
+            "--mqtt",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="an MQTT contract setting (docs/emulator.md)",
+        )
     for name, text in (("down", "stop the double started by up"), ("status", "is the double running, and where")):
         s = sub.add_parser(name, help=text)
         s.add_argument("--state", type=Path, default=Path(".iot-double"), help="the double's state directory")
@@ -75,10 +86,24 @@ def knobs_from(args: argparse.Namespace) -> Knobs:
 
 
 def serve(args: argparse.Namespace, env: Environment) -> int:
+    from iot_emulator.contract import MqttContract
     from iot_emulator.double import Double
 
     contract.check_cdk_out(args.cdk_out)
-    double = Double(args.cdk_out, args.state, account=args.account, region=args.region, knobs=knobs_from(args))
+    try:
+        mqtt = MqttContract().with_values(**dict(v.partition("=")[::2] for v in args.mqtt))
+    except ValueError as exc:
+        raise CommandError(f"--mqtt: {exc}") from None
+    double = Double(
+        args.cdk_out,
+        args.state,
+        account=args.account,
+        region=args.region,
+        knobs=knobs_from(args),
+        port=args.port,
+        alpn_port=None if args.alpn_port < 0 else args.alpn_port,
+        contract=mqtt,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -92,11 +117,14 @@ def serve(args: argparse.Namespace, env: Environment) -> int:
             "pid": os.getpid(),
             "endpoint": endpoint.host,
             "port": endpoint.port,
+            "alpnPort": endpoint.alpn_port,
             "caFile": str(endpoint.ca_file),
             "controlPlaneUrl": double.outputs()["IotDouble"]["ControlPlaneUrl"],
             "outputsFile": str(outputs_file),
         }
         (args.state / STATE_FILE).write_text(json.dumps(info, indent=2))
+        for note in double.notes:
+            env.out(f"note: {note}\n")
         env.out(f"IoT double serving {endpoint.host}:{endpoint.port}; outputs in {outputs_file}\n")
         stop.wait()
         return ExitStatus.OK

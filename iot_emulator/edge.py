@@ -1,15 +1,14 @@
-"""The double's MQTT edge: mutual TLS, IoT policy enforcement, and the fleet provisioning API.
+"""The double's MQTT edge: mutual TLS, AWS IoT Core's MQTT contract, and the services behind reserved topics.
 
 Like AWS IoT's endpoint it authenticates the device certificate (ACTIVE, issued by the double's
-CA), authorizes ``iot:Connect``/``Publish``/``Subscribe``/``Receive`` with the policies attached
-to the certificate and to the thing's groups, and answers the provisioning API itself, on the
-requesting connection only (AWS: "through the same MQTT connection used to publish the API
-request"), so concurrent devices never see each other's certificates. Every other packet is
-relayed to mosquitto.
-
-Departures (docs/emulator.md): MQTT 5 topic aliases are switched off in CONNACK; a refused
-PUBLISH closes an MQTT 3.1.1 connection and gets PUBACK 0x87 (QoS 1) under MQTT 5; service
-responses are sent at QoS 0.
+CA) and authorizes ``iot:Connect`` (with ``iot:ConnectAttributes``), the Will at CONNECT
+(``iot:Publish``, ``iot:RetainPublish``), ``iot:Publish``/``RetainPublish``/``Subscribe``/``Receive``
+with the policies attached to the certificate and to the thing's groups. It enforces AWS's quotas
+and QoS 0/1 (``contract.MqttContract``), keeps retained messages itself (``retained``: delivered on
+SUBSCRIBE to exact-match filters only), resolves MQTT 5 topic aliases before authorizing, sends
+AWS's CONNACK properties and PUBACK 0x00, and answers the provisioning API (on the requesting
+connection only) and the Device Shadow service (``shadow``, published to every subscriber). Every
+other packet is relayed to mosquitto. docs/emulator.md cites the source of each behaviour.
 """
 
 from __future__ import annotations
@@ -20,21 +19,32 @@ import json
 import logging
 import ssl
 import time
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cbor2
 
+from iot_emulator import contract as rc
 from iot_emulator import mqtt_codec as mc
+from iot_emulator.contract import MqttContract
 from iot_emulator.errors import ProtocolError, ServiceError
+from iot_emulator.payloads import PayloadError, decode_cbor, decode_json
 from iot_emulator.provisioning import ProvisioningService
 from iot_emulator.registry import Registry
+from iot_emulator.retained import RetainedStore
+from iot_emulator.shadow import ShadowService
 from iot_semantics import topics
 from iot_semantics.policy_eval import Context, evaluate
 from iot_semantics.topics import ReservedApi
 
 LOG = logging.getLogger("iot_emulator.edge")
+#: The ALPN protocol AWS IoT serves MQTT over mutual TLS on port 443 with.
+ALPN_MQTT = "x-amzn-mqtt-ca"
+CONNECT_ATTRIBUTES = "iot:ConnectAttributes"
+_LOCAL = -1  # a packet identifier the edge used itself (no broker counterpart)
 
 
 @dataclass
@@ -45,6 +55,15 @@ class Stats:
     refused_subscriptions: int = 0
     dropped_deliveries: int = 0
     api_requests: int = 0
+    shadow_requests: int = 0
+
+
+class Close(Exception):
+    """End the connection; ``packet`` (e.g. a DISCONNECT with its reason) is sent first."""
+
+    def __init__(self, packet: bytes | None = None) -> None:
+        super().__init__()
+        self.packet = packet
 
 
 @dataclass
@@ -55,8 +74,76 @@ class _Connection:
     writer: asyncio.StreamWriter
     context: Context
     policies: list[dict[str, Any]]
-    local_filters: set[str] = field(default_factory=set)
-    pending_subacks: dict[int, list[int | None]] = field(default_factory=dict)
+    connect: mc.Connect
+    cert_arn: str = ""
+    assigned_client_id: bool = False
+    generation: int = -1
+    decisions: dict[tuple[str, str], bool] = field(default_factory=dict)
+    #: filter -> granted QoS of the provisioning-response filters the edge serves itself
+    local_filters: dict[str, int] = field(default_factory=dict)
+    subscriptions: set[str] = field(default_factory=set)
+    #: SUBSCRIBE packet id -> (codes with None for the broker's, filters to send retained messages for)
+    pending_subacks: dict[int, tuple[list[int | None], list[tuple[str, int, bool]]]] = field(default_factory=dict)
+    aliases: dict[int, str] = field(default_factory=dict)
+    #: client-facing packet id of a QoS 1 PUBLISH to the client -> the broker's id (or _LOCAL)
+    outbound: dict[int, int] = field(default_factory=dict)
+    next_id: int = 0
+    disconnected_cleanly: bool = False
+    relayed: bool = False
+
+    def allocate_id(self, broker_id: int) -> int:
+        for _ in range(65535):
+            self.next_id = self.next_id % 65535 + 1
+            if self.next_id not in self.outbound:
+                self.outbound[self.next_id] = broker_id
+                return self.next_id
+        raise Close()  # 65535 unacknowledged messages: the client is not reading
+
+    def refuse(self, reason: int) -> int:
+        return reason if self.level == mc.MQTT5 else rc.V3_SUBACK_FAILURE
+
+
+class _ServiceLink:
+    """The services' own connection to mosquitto: what they publish reaches every subscriber (whose edge
+    connection checks ``iot:Receive``), as messages AWS IoT's services publish do."""
+
+    def __init__(self, port: int, ssl_context: ssl.SSLContext, username: str, password: str) -> None:
+        self.port, self.ssl, self.username, self.password = port, ssl_context, username, password
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+        self._next = 0
+
+    async def _connect(self) -> asyncio.StreamWriter:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", self.port, ssl=self.ssl, server_hostname="127.0.0.1"
+        )
+        connect = mc.Connect(mc.MQTT311, 0x02, 0, mc.Properties(), f"iot-double-services-{uuid.uuid4().hex[:8]}", b"")
+        writer.write(connect.encode(username=self.username, password=self.password))
+        await mc.read_packet(reader)  # CONNACK
+        asyncio.get_running_loop().create_task(self._drain(reader, writer))
+        return writer
+
+    async def _drain(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await mc.read_packet(reader)  # PUBACKs
+        except (asyncio.IncompleteReadError, ConnectionError, ProtocolError, ssl.SSLError):
+            if self._writer is writer:
+                self._writer = None
+
+    async def publish(self, messages: Iterable[tuple[str, bytes]]) -> None:
+        async with self._lock:
+            if self._writer is None or self._writer.is_closing():
+                self._writer = await self._connect()
+            for topic, payload in messages:
+                self._next = self._next % 65535 + 1
+                self._writer.write(mc.encode_publish(topic, payload, mc.MQTT311, qos=1, packet_id=self._next))
+            await self._writer.drain()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 class Edge:
@@ -65,6 +152,8 @@ class Edge:
         *,
         registry: Registry,
         service: ProvisioningService,
+        shadows: ShadowService,
+        retained: RetainedStore,
         ca_file: Path,
         cert_file: Path,
         key_file: Path,
@@ -73,34 +162,72 @@ class Edge:
         broker_password: str,
         arn_prefix: str,
         upstream_ssl: ssl.SSLContext,
+        contract: MqttContract | None = None,
     ) -> None:
         self.upstream_ssl = upstream_ssl
         self.registry = registry
         self.service = service
+        self.shadows = shadows
+        self.retained = retained
+        self.contract = contract or rc.DEFAULT
         self.broker_port = broker_port
         self.broker_username = broker_username
         self.broker_password = broker_password
         self.arn_prefix = arn_prefix
         self.stats = Stats()
-        self.ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(ca_file))
-        self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
-        self.ssl.verify_mode = ssl.CERT_REQUIRED
-        self.ssl.load_cert_chain(str(cert_file), str(key_file))
-        self._server: asyncio.Server | None = None
+        self.ssl = self._server_context(ca_file, cert_file, key_file)
+        self.alpn_ssl = self._server_context(ca_file, cert_file, key_file)
+        self.alpn_ssl.set_alpn_protocols([ALPN_MQTT])
+        self.link = _ServiceLink(broker_port, upstream_ssl, broker_username, broker_password)
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self._server = await asyncio.start_server(self._handle, host, port, ssl=self.ssl)
-        bound: int = self._server.sockets[0].getsockname()[1]
+    @staticmethod
+    def _server_context(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(ca_file))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_cert_chain(str(cert_file), str(key_file))
+        return context
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0, *, alpn: bool = False) -> int:
+        """Listen on ``port`` (0: any free port); ``alpn``: AWS's port-443 listener, ALPN ``x-amzn-mqtt-ca``."""
+        self._loop = asyncio.get_running_loop()
+        context = self.alpn_ssl if alpn else self.ssl
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
+            try:
+                await self._handle(reader, writer, alpn=alpn)
+            finally:
+                self._tasks.discard(task)
+
+        server = await asyncio.start_server(handle, host, port, ssl=context)
+        self._servers.append(server)
+        bound: int = server.sockets[0].getsockname()[1]
         return bound
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
+        self._servers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.link.close()
+
+    def publish_threadsafe(self, messages: list[tuple[str, bytes]]) -> None:
+        """Publish service messages from another thread (the control plane's shadow REST API)."""
+        if self._loop is not None and messages:
+            asyncio.run_coroutine_threadsafe(self.link.publish(messages), self._loop).result(timeout=10)
 
     # Authorization -------------------------------------------------------------------------------------
 
-    def _principal(self, certificate_id: str, client_id: str) -> tuple[Context, list[dict[str, Any]]]:
+    def _principal(self, certificate_id: str, client_id: str, extra: dict[str, str]) -> tuple[Context, list[Any]]:
         cert_arn = self.registry.cert_arn(certificate_id)
         names = list(self.registry.policies_of(cert_arn))
         thing = self.registry.thing(client_id)
@@ -118,189 +245,462 @@ class Edge:
             thing_type=thing.type if thing is not None else None,
             thing_attributes=dict(thing.attributes) if thing is not None else {},
             is_attached=attached,
+            extra=extra,
         )
         documents = [d for d in (self.registry.policy_document(n) for n in names) if d is not None]
         return context, documents
 
     def _allowed(self, conn: _Connection, action: str, resource: str) -> bool:
-        return evaluate(conn.policies, action, f"{self.arn_prefix}:{resource}", conn.context).allowed
+        """The policy decision, cached per connection until the registry changes (policies, groups,
+        certificates), so enforcement follows every change and repeated requests cost a lookup."""
+        registry = self.registry
+        if not registry.unchanged_since(conn.generation, conn.cert_arn, f"thing:{conn.client_id}"):
+            conn.generation = registry.generation
+            conn.context, conn.policies = self._principal(conn.certificate_id, conn.client_id, dict(conn.context.extra))
+            conn.decisions.clear()
+        key = (action, resource)
+        decision = conn.decisions.get(key)
+        if decision is None:
+            decision = evaluate(conn.policies, action, f"{self.arn_prefix}:{resource}", conn.context).allowed
+            if len(conn.decisions) > 4096:
+                conn.decisions.clear()
+            conn.decisions[key] = decision
+        return decision
+
+    # CONNECT ---------------------------------------------------------------------------------------------
+
+    def _connack_refusal(self, connect: mc.Connect, v5: int, v3: int) -> Close:
+        self.stats.refused_connects += 1
+        return Close(mc.encode_connack(v5 if connect.level == mc.MQTT5 else v3, connect.level))
+
+    def _check_certificate(self, certificate_id: str, connect: mc.Connect) -> None:
+        cert = self.registry.certificate(certificate_id)
+        expired_claim = (
+            cert is not None
+            and cert.temporary_claim_expires is not None
+            and (cert.temporary_claim_expires < time.time())
+        )
+        if cert is None or cert.status != "ACTIVE" or expired_claim:
+            raise self._connack_refusal(connect, rc.NOT_AUTHORIZED, self.contract.v3_not_authorized)
+
+    def _check_will(self, conn: _Connection, will: mc.Will) -> None:
+        """AWS authorizes the Will at CONNECT as the publish it is, and refuses the CONNECT otherwise."""
+        connect = conn.connect
+        if will.qos > 1:  # AWS IoT does not support QoS 2; under 3.1.1 it closes the connection
+            self.stats.refused_connects += 1
+            raise Close(mc.encode_connack(rc.QOS_NOT_SUPPORTED, mc.MQTT5) if connect.level == mc.MQTT5 else None)
+        refused = self._connack_refusal(connect, self.contract.will_refused_reason, self.contract.v3_not_authorized)
+        if topics.topic_name_problem(will.topic) is not None or len(will.payload) > self.contract.payload_max_bytes:
+            raise refused
+        if will.retain and will.topic.startswith(topics.RESERVED_PREFIX + "/"):
+            raise refused
+        if not self._allowed(conn, "iot:Publish", f"topic/{will.topic}"):
+            raise refused
+        if will.retain and not self._allowed(conn, "iot:RetainPublish", f"topic/{will.topic}"):
+            raise refused
+
+    def _client_id(self, connect: mc.Connect) -> tuple[str, bool]:
+        if not connect.client_id:  # AWS assigns one (MQTT 5 Assigned Client Identifier)
+            return f"$GEN/{uuid.uuid4()}", True
+        if len(connect.client_id.encode()) > self.contract.client_id_max_bytes:
+            raise self._connack_refusal(connect, rc.CLIENT_IDENTIFIER_NOT_VALID, rc.V3_IDENTIFIER_REJECTED)
+        return connect.client_id, False
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> _Connection:
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+        if not der:
+            raise Close()
+        certificate_id = hashlib.sha256(der).hexdigest()
+        connect = mc.parse_connect(await asyncio.wait_for(mc.read_packet(reader), timeout=10))
+        self._check_certificate(certificate_id, connect)
+        client_id, assigned = self._client_id(connect)
+        attributes = [
+            name for name, on in (("PersistentConnect", connect.persistent), ("LastWill", connect.will)) if on
+        ]
+        extra = {CONNECT_ATTRIBUTES: ",".join(attributes)} if attributes else {}
+        generation = self.registry.generation
+        context, policies = self._principal(certificate_id, client_id, extra)
+        conn = _Connection(client_id, certificate_id, connect.level, writer, context, policies, connect)
+        conn.cert_arn, conn.assigned_client_id = self.registry.cert_arn(certificate_id), assigned
+        conn.generation = generation
+        if not self._allowed(conn, "iot:Connect", f"client/{client_id}"):
+            raise self._connack_refusal(connect, rc.NOT_AUTHORIZED, self.contract.v3_not_authorized)
+        if connect.will is not None:
+            self._check_will(conn, connect.will)
+        return conn
+
+    def _upstream_connect(self, conn: _Connection) -> bytes:
+        connect = conn.connect
+        connect.flags &= ~0x20  # the edge keeps retained messages (a retained Will included) itself
+        properties = None
+        if connect.level == mc.MQTT5:
+            kept = mc.without_properties(connect.properties.raw, {mc.TOPIC_ALIAS_MAXIMUM, mc.SESSION_EXPIRY_INTERVAL})
+            expiry = min(connect.session_expiry, self.contract.session_expiry_max)
+            properties = kept + (mc.encode_property(mc.SESSION_EXPIRY_INTERVAL, expiry) if expiry else b"")
+        if conn.assigned_client_id:
+            connect.client_id = conn.client_id
+        return connect.encode(
+            username=self.broker_username,
+            password=self.broker_password,
+            keepalive=self.contract.keep_alive(connect.keepalive),
+            properties=properties,
+        )
+
+    def _connack(self, raw: bytes, conn: _Connection) -> bytes:
+        """The broker's CONNACK with the properties AWS IoT Core sends (MQTT 5)."""
+        if conn.level != mc.MQTT5:
+            return raw
+        present, code, _ = mc.parse_connack(raw, conn.level)
+        c, connect = self.contract, conn.connect
+        props: dict[int, object] = {
+            mc.MAXIMUM_QOS: 1,
+            mc.RETAIN_AVAILABLE: 1,
+            mc.WILDCARD_SUBSCRIPTION_AVAILABLE: 1,
+            mc.SUBSCRIPTION_IDENTIFIER_AVAILABLE: 0,
+            mc.SHARED_SUBSCRIPTION_AVAILABLE: 1,
+            mc.TOPIC_ALIAS_MAXIMUM: c.topic_alias_maximum,
+            mc.MAXIMUM_PACKET_SIZE: c.maximum_packet_size,
+            mc.RECEIVE_MAXIMUM: c.receive_maximum,
+        }
+        if connect.session_expiry > c.session_expiry_max:
+            props[mc.SESSION_EXPIRY_INTERVAL] = c.session_expiry_max
+        if c.keep_alive(connect.keepalive) != connect.keepalive:
+            props[mc.SERVER_KEEP_ALIVE] = c.keep_alive(connect.keepalive)
+        if conn.assigned_client_id:
+            props[mc.ASSIGNED_CLIENT_IDENTIFIER] = conn.client_id
+        return mc.encode_connack(code, conn.level, session_present=present, properties=props)
 
     # Connection handling -----------------------------------------------------------------------------
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_writer: asyncio.StreamWriter | None = None
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, alpn: bool) -> None:
+        upstream: asyncio.StreamWriter | None = None
+        conn: _Connection | None = None
         try:
-            ssl_object = writer.get_extra_info("ssl_object")
-            der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
-            if not der:
-                return
-            certificate_id = hashlib.sha256(der).hexdigest()
-            cert = self.registry.certificate(certificate_id)
-            raw = await asyncio.wait_for(mc.read_packet(reader), timeout=10)
-            connect = mc.parse_connect(raw)
-            expired_claim = (
-                cert is not None
-                and cert.temporary_claim_expires is not None
-                and (cert.temporary_claim_expires < time.time())
-            )
-            if cert is None or cert.status != "ACTIVE" or expired_claim:
-                self.stats.refused_connects += 1
-                writer.write(mc.encode_connack(5 if connect.level == 4 else 0x87, connect.level))
-                return
-            context, policies = self._principal(certificate_id, connect.client_id)
-            conn = _Connection(connect.client_id, certificate_id, connect.level, writer, context, policies)
-            if not self._allowed(conn, "iot:Connect", f"client/{connect.client_id}"):
-                self.stats.refused_connects += 1
-                writer.write(mc.encode_connack(5 if connect.level == 4 else 0x87, connect.level))
-                await writer.drain()
-                return
-            up_reader, upstream_writer = await asyncio.open_connection(
+            if alpn and writer.get_extra_info("ssl_object").selected_alpn_protocol() != ALPN_MQTT:
+                return  # port 443 serves MQTT only to clients that ask for it by ALPN
+            conn = await self._accept(reader, writer)
+            up_reader, upstream = await asyncio.open_connection(
                 "127.0.0.1", self.broker_port, ssl=self.upstream_ssl, server_hostname="127.0.0.1"
             )
-            upstream_writer.write(connect.encode(username=self.broker_username, password=self.broker_password))
+            upstream.write(self._upstream_connect(conn))
+            conn.relayed = True
             self.stats.connections += 1
             await asyncio.gather(
-                self._from_client(conn, reader, upstream_writer),
-                self._from_broker(conn, up_reader, upstream_writer),
+                self._from_client(conn, reader, upstream), self._from_broker(conn, up_reader, upstream)
             )
+        except Close as close:
+            if close.packet is not None:
+                writer.write(close.packet)
+                await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError, ProtocolError, ssl.SSLError):
             pass
         finally:
-            for w in (writer, upstream_writer):
+            for w in (writer, upstream):
                 if w is not None:
                     w.close()
+            if conn is not None:
+                self._will_retained(conn)
+
+    def _will_retained(self, conn: _Connection) -> None:
+        """A retained Will becomes the topic's retained message when the broker publishes it."""
+        will = conn.connect.will
+        if will is not None and will.retain and conn.relayed and not conn.disconnected_cleanly:
+            self.retained.put(will.topic, will.payload, min(will.qos, 1), will.properties.raw)
 
     async def _from_client(self, conn: _Connection, reader: asyncio.StreamReader, up: asyncio.StreamWriter) -> None:
         try:
             while True:
                 raw = await mc.read_packet(reader)
                 kind = raw[0] >> 4
-                if kind == mc.PUBLISH:
-                    if not await self._client_publish(conn, raw, up):
-                        return
-                    continue
-                if kind == mc.SUBSCRIBE:
-                    self._client_subscribe(conn, raw, up)
-                    continue
-                if kind == mc.UNSUBSCRIBE:
-                    _, _, body = mc.split(raw)
-                    pos = mc.decode_properties(body, 2)[1] if conn.level == mc.MQTT5 else 2
-                    while pos < len(body):
-                        topic, pos = mc.decode_string(body, pos)
-                        conn.local_filters.discard(topic)
-                up.write(raw)
-                await up.drain()
+                try:
+                    forward = await self._client_packet(conn, kind, raw, up)
+                except Close as close:
+                    if close.packet is not None:
+                        conn.writer.write(close.packet)
+                        await conn.writer.drain()
+                    return
+                if forward is not None:
+                    up.write(forward)
+                    await up.drain()
                 if kind == mc.DISCONNECT:
+                    conn.disconnected_cleanly = True
                     return
         finally:
             up.close()
             conn.writer.close()
 
-    async def _client_publish(self, conn: _Connection, raw: bytes, up: asyncio.StreamWriter) -> bool:
-        publish = mc.parse_publish(raw, conn.level)
-        if mc.TOPIC_ALIAS in publish.properties.values:
-            raise ProtocolError("topic aliases are switched off")
-        if not self._allowed(conn, "iot:Publish", f"topic/{publish.topic}"):
-            self.stats.refused_publishes += 1
-            LOG.info("refused publish by %s to %s", conn.client_id, publish.topic)
-            if conn.level == mc.MQTT5 and publish.qos == 1 and publish.packet_id is not None:
-                conn.writer.write(mc.encode_puback(publish.packet_id, 0x87, conn.level))
-                return True
-            if conn.level == mc.MQTT5:
-                return True
-            return False  # MQTT 3.1.1: AWS IoT disconnects
-        request = topics.provisioning_request(publish.topic)
-        if request is not None:
-            if publish.qos == 1 and publish.packet_id is not None:
-                conn.writer.write(mc.encode_puback(publish.packet_id, 0, conn.level))
-            await self._api(conn, publish, request)
-            return True
-        up.write(raw)
-        await up.drain()
+    async def _client_packet(self, conn: _Connection, kind: int, raw: bytes, up: asyncio.StreamWriter) -> bytes | None:
+        """What to relay to the broker for one client packet (None: nothing)."""
+        if kind == mc.PUBLISH:
+            return await self._client_publish(conn, raw)
+        if kind == mc.SUBSCRIBE:
+            return self._client_subscribe(conn, raw)
+        if kind == mc.PUBACK:
+            packet_id, _ = mc.parse_puback(raw)
+            broker_id = conn.outbound.pop(packet_id, None)
+            if broker_id is None or broker_id == _LOCAL:
+                return None
+            return mc.packet(mc.PUBACK, 0, broker_id.to_bytes(2, "big") + mc.split(raw)[2][2:])
+        if kind == mc.UNSUBSCRIBE:
+            for topic_filter in mc.parse_unsubscribe(raw, conn.level):
+                conn.local_filters.pop(topic_filter, None)
+                conn.subscriptions.discard(topic_filter)
+        elif kind in (mc.PUBREC, mc.AUTH, mc.CONNECT):  # QoS 2 flows and AUTH are not served; CONNECT once
+            raise Close(mc.encode_disconnect(rc.PROTOCOL_ERROR, conn.level) if conn.level == mc.MQTT5 else None)
+        return raw
+
+    # PUBLISH from the device -----------------------------------------------------------------------------
+
+    def _refuse_publish(self, conn: _Connection, publish: mc.Publish, reason: int) -> None:
+        """MQTT 3.1.1: AWS closes the connection; MQTT 5: a QoS 1 PUBLISH gets PUBACK ``reason``."""
+        self.stats.refused_publishes += 1
+        LOG.info("refused publish by %s to %s (0x%02x)", conn.client_id, publish.topic, reason)
+        if conn.level != mc.MQTT5:
+            raise Close()
+        if publish.qos == 1 and publish.packet_id is not None:
+            conn.writer.write(mc.encode_puback(publish.packet_id, reason, conn.level))
+
+    def _resolve_alias(self, conn: _Connection, publish: mc.Publish) -> bool:
+        """Resolve an MQTT 5 topic alias; True when the packet must be re-encoded without it."""
+        alias = publish.properties.values.get(mc.TOPIC_ALIAS)
+        if not isinstance(alias, int):
+            return False
+        if alias == 0 or alias > self.contract.topic_alias_maximum:
+            raise Close(mc.encode_disconnect(rc.TOPIC_ALIAS_INVALID, conn.level))
+        if publish.topic:
+            conn.aliases[alias] = publish.topic
+        elif alias in conn.aliases:
+            publish.topic = conn.aliases[alias]
+        else:
+            raise Close(mc.encode_disconnect(rc.PROTOCOL_ERROR, conn.level))
+        publish.properties.raw = mc.without_properties(publish.properties.raw, {mc.TOPIC_ALIAS})
         return True
 
-    def _client_subscribe(self, conn: _Connection, raw: bytes, up: asyncio.StreamWriter) -> None:
+    def _publish_refusal(self, conn: _Connection, publish: mc.Publish) -> int | None:
+        """The reason AWS refuses this PUBLISH, or None when it is allowed."""
+        if topics.topic_name_problem(publish.topic) is not None:
+            return self.contract.topic_invalid_reason
+        reserved = publish.topic.startswith(topics.RESERVED_PREFIX + "/")
+        if publish.retain and reserved:  # "You can't publish to a reserved topic with the RETAIN flag set"
+            return self.contract.topic_invalid_reason
+        if not self._allowed(conn, "iot:Publish", f"topic/{publish.topic}"):
+            return rc.NOT_AUTHORIZED
+        if publish.retain and not self._allowed(conn, "iot:RetainPublish", f"topic/{publish.topic}"):
+            return rc.NOT_AUTHORIZED
+        if reserved and (shadow := topics.parse_shadow(publish.topic)) is not None and not shadow.is_request:
+            return rc.NOT_AUTHORIZED  # the shadow service's own response topics
+        return None
+
+    async def _client_publish(self, conn: _Connection, raw: bytes) -> bytes | None:
+        publish = mc.parse_publish(raw, conn.level)
+        if publish.qos > 1:  # "AWS IoT doesn't support publishing ... with QoS level 2"
+            if conn.level == mc.MQTT5:  # CONNACK said Maximum QoS 1: DISCONNECT 0x9B "QoS not supported"
+                raise Close(mc.encode_disconnect(rc.QOS_NOT_SUPPORTED, conn.level))
+            return None  # MQTT 3.1.1: no PUBACK (AWS); the message goes nowhere
+        rewrite = conn.level == mc.MQTT5 and self._resolve_alias(conn, publish)
+        if len(publish.payload) > self.contract.payload_max_bytes:
+            reason = self.contract.payload_too_large_reason
+            raise Close(mc.encode_disconnect(reason, conn.level) if conn.level == mc.MQTT5 else None)
+        refusal = self._publish_refusal(conn, publish)
+        if refusal is not None:
+            self._refuse_publish(conn, publish, refusal)
+            return None
+        if (request := topics.provisioning_request(publish.topic)) is not None:
+            self._ack(conn, publish)
+            await self._api(conn, publish, request)
+            return None
+        if (shadow := topics.parse_shadow(publish.topic)) is not None:
+            self._ack(conn, publish)
+            await self._shadow(shadow, publish.payload)
+            return None
+        if publish.retain:
+            self.retained.put(publish.topic, publish.payload, publish.qos, publish.properties.raw)
+        if rewrite or publish.retain:  # the broker gets the resolved topic and never keeps retained messages
+            return mc.encode_publish(
+                publish.topic,
+                publish.payload,
+                conn.level,
+                qos=publish.qos,
+                packet_id=publish.packet_id,
+                properties=publish.properties.raw,
+            )
+        return raw
+
+    @staticmethod
+    def _ack(conn: _Connection, publish: mc.Publish) -> None:
+        if publish.qos == 1 and publish.packet_id is not None:
+            conn.writer.write(mc.encode_puback(publish.packet_id, rc.SUCCESS, conn.level))
+
+    # SUBSCRIBE ---------------------------------------------------------------------------------------------
+
+    def _filter_code(self, conn: _Connection, topic_filter: str, options: int) -> int | None:
+        """The refusal code of one filter, or None when the broker should have it."""
+        if topics.topic_filter_problem(topic_filter) is not None:
+            return conn.refuse(rc.TOPIC_FILTER_INVALID)
+        if not self._allowed(conn, "iot:Subscribe", f"topicfilter/{topic_filter}"):
+            self.stats.refused_subscriptions += 1
+            return conn.refuse(rc.NOT_AUTHORIZED)
+        return None
+
+    def _client_subscribe(self, conn: _Connection, raw: bytes) -> bytes | None:
         sub = mc.parse_subscribe(raw, conn.level)
-        codes: list[int | None] = []
+        if mc.SUBSCRIPTION_IDENTIFIER in sub.properties.values:  # CONNACK says Subscription Identifier Available 0
+            raise Close(mc.encode_disconnect(rc.SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED, conn.level))
+        if any(options & 0x03 > 1 for _, options in sub.filters):
+            return None  # "When QoS level 2 is requested, the message broker doesn't send ... SUBACK"
+        if len(sub.filters) > self.contract.subscriptions_per_subscribe:
+            codes = [conn.refuse(rc.QUOTA_EXCEEDED)] * len(sub.filters)
+            conn.writer.write(mc.encode_suback(sub.packet_id, codes, conn.level))
+            return None
+        pending: list[int | None] = []
         forward: list[tuple[str, int]] = []
+        retained: list[tuple[str, int, bool]] = []
         for topic_filter, options in sub.filters:
-            if not self._allowed(conn, "iot:Subscribe", f"topicfilter/{topic_filter}"):
-                self.stats.refused_subscriptions += 1
-                codes.append(0x80 if conn.level == 4 else 0x87)
-            elif (reserved := topics.parse_reserved(topic_filter)) is not None and reserved.is_provisioning_response:
-                conn.local_filters.add(topic_filter)
-                codes.append(min(options & 0x03, 1))
-            else:
+            code = self._filter_code(conn, topic_filter, options)
+            if code is None:
+                new = topic_filter not in conn.subscriptions
+                conn.subscriptions.add(topic_filter)
+                if len(conn.subscriptions) > self.contract.subscriptions_per_connection:
+                    raise Close(mc.encode_disconnect(rc.QUOTA_EXCEEDED, conn.level) if conn.level == mc.MQTT5 else None)
+                handling = (options >> 4) & 0x03
+                if topics.is_exact_filter(topic_filter) and handling != 2 and (handling == 0 or new):
+                    retained.append((topic_filter, options & 0x03, True))
+            reserved = topics.parse_reserved(topic_filter)
+            if code is None and reserved is not None and reserved.is_provisioning_response:
+                conn.local_filters[topic_filter] = options & 0x03
+                code = options & 0x03
+            if code is None:
                 forward.append((topic_filter, options))
-                codes.append(None)  # filled from the broker's SUBACK
+            pending.append(code)
         if forward:
-            conn.pending_subacks[sub.packet_id] = codes
-            up.write(mc.encode_subscribe(sub, forward, conn.level))
-        else:
-            conn.writer.write(mc.encode_suback(sub.packet_id, [c or 0 for c in codes], conn.level))
+            conn.pending_subacks[sub.packet_id] = (pending, retained)
+            return mc.encode_subscribe(sub, forward, conn.level)
+        conn.writer.write(mc.encode_suback(sub.packet_id, [c or 0 for c in pending], conn.level))
+        self._send_retained(conn, retained)
+        return None
+
+    def _send_retained(self, conn: _Connection, filters: list[tuple[str, int, bool]]) -> None:
+        """AWS delivers a topic's retained message on SUBSCRIBE to a filter naming that topic exactly."""
+        for topic, granted, _ in filters:
+            message = self.retained.get(topic)
+            if message is None or not self._allowed(conn, "iot:Receive", f"topic/{topic}"):
+                continue
+            qos = min(granted, message.qos)
+            packet_id = conn.allocate_id(_LOCAL) if qos else None
+            props = message.properties if conn.level == mc.MQTT5 else b""
+            conn.writer.write(
+                mc.encode_publish(
+                    topic, message.payload, conn.level, qos=qos, packet_id=packet_id, retain=True, properties=props
+                )
+            )
+
+    # From the broker ---------------------------------------------------------------------------------------
+
+    def _broker_publish(self, conn: _Connection, raw: bytes, up: asyncio.StreamWriter) -> bytes | None:
+        publish = mc.parse_publish(raw, conn.level)
+        if not self._allowed(conn, "iot:Receive", f"topic/{publish.topic}"):
+            self.stats.dropped_deliveries += 1
+            if publish.qos == 1 and publish.packet_id is not None:
+                up.write(mc.encode_puback(publish.packet_id, 0, conn.level))
+            return None
+        if publish.qos == 1 and publish.packet_id is not None:
+            return mc.with_packet_id(raw, conn.allocate_id(publish.packet_id))
+        return raw
+
+    def _broker_suback(self, conn: _Connection, raw: bytes) -> bytes:
+        packet_id, broker_codes = mc.parse_suback(raw, conn.level)
+        entry = conn.pending_subacks.pop(packet_id, None)
+        if entry is None:
+            return raw
+        pending, retained = entry
+        it = iter(broker_codes)
+        merged = [c if c is not None else next(it, rc.UNSPECIFIED_ERROR) for c in pending]
+        conn.writer.write(mc.encode_suback(packet_id, merged, conn.level))
+        self._send_retained(conn, retained)
+        return b""
+
+    def _broker_packet(self, conn: _Connection, raw: bytes, up: asyncio.StreamWriter) -> bytes | None:
+        kind = raw[0] >> 4
+        if kind == mc.PUBLISH:
+            return self._broker_publish(conn, raw, up)
+        if kind == mc.PUBACK:
+            packet_id, reason = mc.parse_puback(raw)
+            if reason == 0x10:  # mosquitto's "no matching subscribers": AWS answers success
+                return mc.encode_puback(packet_id, rc.SUCCESS, conn.level)
+        elif kind == mc.SUBACK:
+            return self._broker_suback(conn, raw) or None
+        elif kind == mc.CONNACK:
+            return self._connack(raw, conn)
+        return raw
 
     async def _from_broker(self, conn: _Connection, reader: asyncio.StreamReader, up: asyncio.StreamWriter) -> None:
         try:
             while True:
                 raw = await mc.read_packet(reader)
-                kind = raw[0] >> 4
-                if kind == mc.CONNACK:
-                    raw = mc.without_topic_aliases(raw, conn.level)
-                elif kind == mc.PUBLISH:
-                    publish = mc.parse_publish(raw, conn.level)
-                    if not self._allowed(conn, "iot:Receive", f"topic/{publish.topic}"):
-                        self.stats.dropped_deliveries += 1
-                        if publish.qos == 1 and publish.packet_id is not None:
-                            up.write(mc.encode_puback(publish.packet_id, 0, conn.level))
-                        continue
-                elif kind == mc.SUBACK:
-                    packet_id, broker_codes = mc.parse_suback(raw, conn.level)
-                    pending = conn.pending_subacks.pop(packet_id, None)
-                    if pending is not None:
-                        it = iter(broker_codes)
-                        merged = [c if c is not None else next(it, 0x80) for c in pending]
-                        raw = mc.encode_suback(packet_id, merged, conn.level)
-                conn.writer.write(raw)
+                out = self._broker_packet(conn, raw, up)
+                if out is not None:
+                    conn.writer.write(out)
                 await conn.writer.drain()
+        except Close:
+            pass
         finally:
             conn.writer.close()
 
-    # The provisioning API ----------------------------------------------------------------------------
+    # The services behind reserved topics ---------------------------------------------------------------------
+
+    async def _shadow(self, shadow: topics.ShadowTopic, payload: bytes) -> None:
+        self.stats.shadow_requests += 1
+        messages = self.shadows.handle(shadow, payload)
+        await self.link.publish([(t, _json(body)) for t, body in messages])
+
+    def _decode(self, fmt: str | None, payload: bytes) -> Any:
+        if not payload:
+            return {}
+        try:
+            return decode_json(payload) if fmt == "json" else decode_cbor(payload)
+        except PayloadError:
+            raise ServiceError(400, "InvalidRequest", f"The payload is not valid {str(fmt).upper()}.") from None
 
     async def _api(self, conn: _Connection, publish: mc.Publish, request: topics.ReservedTopic) -> None:
         self.stats.api_requests += 1
         fmt = request.payload_format
         loop = asyncio.get_running_loop()
         try:
-            try:
-                payload = (
-                    (json.loads(publish.payload) if publish.payload else {})
-                    if fmt == "json"
-                    else (cbor2.loads(publish.payload) if publish.payload else {})
-                )
-            except (ValueError, cbor2.CBORDecodeError):
-                raise ServiceError(400, "InvalidRequest", f"The payload is not valid {str(fmt).upper()}.") from None
+            payload = self._decode(fmt, publish.payload)
+            call: Callable[[], dict[str, Any]]
             if request.api is ReservedApi.REGISTER_THING:
                 template = str(request.template)
-                result = await loop.run_in_executor(
-                    None,
-                    lambda: self.service.register_thing(
+
+                def call() -> dict[str, Any]:
+                    return self.service.register_thing(
                         template, payload, claim_certificate_id=conn.certificate_id, client_id=conn.client_id
-                    ),
-                )
+                    )
             elif request.api is ReservedApi.CREATE_CERTIFICATE_FROM_CSR:
-                result = await loop.run_in_executor(None, self.service.create_certificate_from_csr, payload)
+
+                def call() -> dict[str, Any]:
+                    return self.service.create_certificate_from_csr(payload)
             else:
-                result = await loop.run_in_executor(None, self.service.create_keys_and_certificate, payload)
-            topic = topics.accepted(publish.topic)
+
+                def call() -> dict[str, Any]:
+                    return self.service.create_keys_and_certificate(payload)
+
+            result, topic = await loop.run_in_executor(None, call), topics.accepted(publish.topic)
         except ServiceError as exc:
             result, topic = exc.payload(), topics.rejected(publish.topic)
         except Exception as exc:  # the double keeps serving; the device gets an AWS-shaped 500
             LOG.exception("provisioning API failed")
             result = ServiceError(500, "InternalFailure", f"{type(exc).__name__}").payload()
             topic = topics.rejected(publish.topic)
-        if not any(topics.filter_matches(f, topic) for f in conn.local_filters):
+        granted = [q for f, q in conn.local_filters.items() if topics.filter_matches(f, topic)]
+        if not granted:
             return  # AWS: subscribe before publishing, or the response is lost
-        body = json.dumps(result).encode() if fmt == "json" else cbor2.dumps(result)
-        conn.writer.write(mc.encode_publish(topic, body, conn.level))
+        body = _json(result) if fmt == "json" else cbor2.dumps(result)
+        qos = min(max(granted), 1)
+        packet_id = conn.allocate_id(_LOCAL) if qos else None
+        conn.writer.write(mc.encode_publish(topic, body, conn.level, qos=qos, packet_id=packet_id))
         await conn.writer.drain()
+
+
+def _json(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()

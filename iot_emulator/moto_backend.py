@@ -1,13 +1,23 @@
-"""moto in server mode: the AWS APIs moto implements (the allowlist table), for boto3 via endpoint_url."""
+"""moto in server mode: the AWS APIs moto implements (the allowlist table), for boto3 via endpoint_url.
+
+moto keeps its state in memory. With a ``recording`` file, every request it serves is appended to
+that file as it arrives (moto's own recorder), and a restarted server replays it, so the allowlist
+and everything else the hook or the factory CLI wrote survives a restart or a crash of the double.
+``compact`` then rewrites a DynamoDB-only recording as one write per item, so it stays small.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from iot_emulator.errors import MotoError
 
@@ -34,26 +44,33 @@ def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) -> No
 
 
 class MotoServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, recording: Path | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.recording = recording
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> MotoServer:
+        env = dict(os.environ)
+        if self.recording is not None:
+            env.update(MOTO_ENABLE_RECORDING="True", MOTO_RECORDER_FILEPATH=str(self.recording))
+        env["MOTO_PORT"] = str(self.port)
         self._proc = subprocess.Popen(  # noqa: S603 - fixed command
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "iot_emulator.moto_app", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=env,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):  # noqa: S310 - loopback
+                    self._restore()
                     return self
             except OSError:
                 if self._proc.poll() is not None:
                     raise MotoError(
-                        "moto server exited at start; run it alone to see why: python -m moto.server"
+                        "moto server exited at start; run it alone to see why: python -m iot_emulator.moto_app"
                     ) from None
                 time.sleep(0.1)
         self.stop()
@@ -62,6 +79,59 @@ class MotoServer:
     def stop(self) -> None:
         stop_process(self._proc)
         self._proc = None
+
+    def _post(self, path: str) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/{path}", data=b"", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=600):  # noqa: S310 - loopback, our own server
+            pass
+
+    def _api(self, path: str) -> None:
+        self._post(f"recorder/{path}")
+
+    def _restore(self) -> None:
+        """Replay what the last run recorded (moto does not record the replay itself)."""
+        if self.recording is None or not self.recording.exists() or not self.recording.stat().st_size:
+            return
+        self._api("stop-recording")
+        try:
+            self._api("replay-recording")
+        finally:
+            self._api("start-recording")
+
+    def compact(self, dynamodb: Any) -> bool:
+        """Rewrite a recording of DynamoDB requests only as the tables and items it leads to; True if done.
+
+        ``dynamodb`` is a boto3 DynamoDB client of this server. A recording with requests of other
+        services is kept as it is (replaying it stays correct, only slower)."""
+        if self.recording is None or not self.recording.exists():
+            return False
+        with self.recording.open() as fh:
+            for line in fh:
+                entry = json.loads(line)
+                if "/moto-api/" in str(entry.get("url", "")):
+                    continue  # the readiness probe
+                if not str(entry.get("headers", {}).get("X-Amz-Target", "")).startswith("DynamoDB_"):
+                    return False
+        tables = {}
+        for name in dynamodb.list_tables().get("TableNames", []):
+            description = dynamodb.describe_table(TableName=name)["Table"]
+            items = [i for page in dynamodb.get_paginator("scan").paginate(TableName=name) for i in page["Items"]]
+            tables[name] = (description, items)
+        self._api("stop-recording")
+        self._post("reset")
+        self._api("reset-recording")
+        self._api("start-recording")
+        for name, (description, items) in tables.items():
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=description["KeySchema"],
+                AttributeDefinitions=description["AttributeDefinitions"],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            for start in range(0, len(items), 25):
+                batch = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+                dynamodb.batch_write_item(RequestItems={name: batch})
+        return True
 
     def environment(self, region: str) -> dict[str, str]:
         """What a boto3 process needs to talk to this server instead of AWS."""

@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, document TEXT NOT NU
 CREATE TABLE IF NOT EXISTS policy_targets (
   policy TEXT NOT NULL, target TEXT NOT NULL, PRIMARY KEY (policy, target)
 );
+CREATE TABLE IF NOT EXISTS claim_csrs (csr TEXT PRIMARY KEY, certificate TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS thing_principals (
   thing TEXT NOT NULL, principal TEXT NOT NULL, PRIMARY KEY (thing, principal)
 );
@@ -74,6 +75,12 @@ class Thing:
 class Registry:
     def __init__(self, path: Path, *, arn_prefix: str) -> None:
         self.arn_prefix = arn_prefix
+        #: Change counters for the edge's decision caches: ``generation`` counts every change that can
+        #: alter a policy decision, ``global_generation`` is the last one that can alter anyone's
+        #: (policies, groups), ``touched`` the last one of each certificate ARN / ``thing:<name>``.
+        self.generation = 0
+        self.global_generation = 0
+        self.touched: dict[str, int] = {}
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -94,6 +101,19 @@ class Registry:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def changed(self, *keys: str) -> None:
+        """Record a change of ``keys`` (certificate ARNs, ``thing:<name>``); none: a change for everyone."""
+        with self._lock:
+            self.generation += 1
+            if not keys:
+                self.global_generation = self.generation
+            for key in keys:
+                self.touched[key] = self.generation
+
+    def unchanged_since(self, generation: int, *keys: str) -> bool:
+        """No change since ``generation`` that could alter the decisions of ``keys``."""
+        return self.global_generation <= generation and all(self.touched.get(k, 0) <= generation for k in keys)
 
     def _one(self, sql: str, *args: Any) -> tuple[Any, ...] | None:
         with self._lock:
@@ -121,6 +141,7 @@ class Registry:
             db.executemany(
                 "INSERT OR REPLACE INTO policies VALUES (?, ?)", [(n, json.dumps(d)) for n, d in policies.items()]
             )
+            self.changed()
 
     def attach_policy(self, policy: str, target: str, db: sqlite3.Connection | None = None) -> None:
         conn = db or self._db
@@ -128,6 +149,7 @@ class Registry:
             if conn.execute("SELECT 1 FROM policies WHERE name = ?", (policy,)).fetchone() is None:
                 raise ServiceError(404, "ResourceNotFoundException", f"Policy {policy} does not exist")
             conn.execute("INSERT OR IGNORE INTO policy_targets VALUES (?, ?)", (policy, target))
+            self.changed(*([target] if ":cert/" in target else []))
 
     def policy_document(self, name: str) -> dict[str, Any] | None:
         row = self._one("SELECT document FROM policies WHERE name = ?", name)
@@ -178,6 +200,7 @@ class Registry:
         conn = db or self._db
         with self._lock:
             updated = conn.execute("UPDATE certificates SET status = ? WHERE id = ?", (status, certificate_id))
+            self.changed(self.cert_arn(certificate_id))
             if updated.rowcount == 0:
                 raise ServiceError(404, "ResourceNotFoundException", f"Certificate {certificate_id} does not exist")
 
@@ -234,6 +257,7 @@ class Registry:
         overrides: Mapping[str, str],
     ) -> None:
         """Create the thing, or apply the template's OverrideSettings to the existing one."""
+        self.changed(f"thing:{name}")
         existing = db.execute("SELECT type, attributes FROM things WHERE name = ?", (name,)).fetchone()
         if existing is None:
             db.execute(
@@ -267,8 +291,64 @@ class Registry:
 
     def attach_thing_principal(self, db: sqlite3.Connection, thing: str, principal: str) -> None:
         db.execute("INSERT OR IGNORE INTO thing_principals VALUES (?, ?)", (thing, principal))
+        self.changed(f"thing:{thing}", principal)
 
     def thing_principals(self, thing: str) -> list[str]:
         return [
             r[0] for r in self._all("SELECT principal FROM thing_principals WHERE thing = ? ORDER BY principal", thing)
         ]
+
+    def detach_thing_principal(self, thing: str, principal: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM thing_principals WHERE thing = ? AND principal = ?", (thing, principal))
+        self.changed(f"thing:{thing}", principal)
+
+    def principal_things(self, principal: str) -> list[str]:
+        return [
+            r[0] for r in self._all("SELECT thing FROM thing_principals WHERE principal = ? ORDER BY thing", principal)
+        ]
+
+    # Claim certificates the stacks create ------------------------------------------------------------
+
+    def certificates_with_csr(self, csr: str) -> list[str]:
+        return [r[0] for r in self._all("SELECT certificate FROM claim_csrs WHERE csr = ?", csr)]
+
+    def remember_csr(self, certificate_id: str, csr: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO claim_csrs VALUES (?, ?)", (csr, certificate_id))
+
+    # Group membership and policy attachments (the control plane) ---------------------------------------
+
+    def add_to_group(self, group: str, thing: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO group_members VALUES (?, ?)", (group, thing))
+        self.changed(f"thing:{thing}")
+
+    def remove_from_group(self, group: str, thing: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM group_members WHERE grp = ? AND thing = ?", (group, thing))
+        self.changed(f"thing:{thing}")
+
+    def group_things(self, group: str) -> list[str]:
+        return [r[0] for r in self._all("SELECT thing FROM group_members WHERE grp = ? ORDER BY thing", group)]
+
+    def group_parent(self, group: str) -> str | None:
+        row = self._one("SELECT parent FROM thing_groups WHERE name = ?", group)
+        return row[0] if row else None
+
+    def detach_policy(self, policy: str, target: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM policy_targets WHERE policy = ? AND target = ?", (policy, target))
+        self.changed(*([target] if ":cert/" in target else []))
+
+    def targets_of(self, policy: str) -> list[str]:
+        return [r[0] for r in self._all("SELECT target FROM policy_targets WHERE policy = ? ORDER BY target", policy)]
+
+    def policy_names(self) -> list[str]:
+        return [r[0] for r in self._all("SELECT name FROM policies ORDER BY name")]
+
+    def certificates(self) -> list[Certificate]:
+        return [_certificate(r) for r in self._all("SELECT * FROM certificates ORDER BY created")]
+
+    def thing_names(self) -> list[str]:
+        return [r[0] for r in self._all("SELECT name FROM things ORDER BY name")]

@@ -9,11 +9,13 @@ thing or template, so nobody re-writes these topics as regular expressions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, get_args
 
-from iot_semantics.names import TEMPLATE_NAME
+from iot_semantics import limits
+from iot_semantics.names import TEMPLATE_NAME, THING_NAME
 
 PayloadFormat = Literal["json", "cbor"]
 PAYLOAD_FORMATS: tuple[PayloadFormat, ...] = get_args(PayloadFormat)
@@ -35,6 +37,16 @@ def thing_prefix(thing: str) -> str:
 def shadow_prefix(thing: str) -> str:
     """Prefix of the classic and named shadows of ``thing`` (``.../shadow/name/<n>/...``)."""
     return f"{thing_prefix(thing)}/shadow"
+
+
+def named_shadow_prefix(thing: str, shadow: str) -> str:
+    return f"{shadow_prefix(thing)}/name/{shadow}"
+
+
+def shadow_topic(thing: str, shadow: str | None, operation: str, response: str | None = None) -> str:
+    """``$aws/things/<thing>/shadow[/name/<shadow>]/<operation>[/<response>]``."""
+    prefix = shadow_prefix(thing) if shadow is None else named_shadow_prefix(thing, shadow)
+    return f"{prefix}/{operation}" + (f"/{response}" if response else "")
 
 
 def jobs_prefix(thing: str) -> str:
@@ -190,3 +202,126 @@ def filter_matches(topic_filter: str, topic: str) -> bool:
         if i >= len(t_levels) or (level != SINGLE_LEVEL and level != t_levels[i]):
             return False
     return len(f_levels) == len(t_levels)
+
+
+# Device shadow topics ----------------------------------------------------------------------------
+
+#: Named shadow names (iot-data ``ShadowName``): 1-64 characters.
+SHADOW_NAME = re.compile(r"^[$a-zA-Z0-9:_-]{1,64}$")
+ShadowOperation = Literal["get", "update", "delete"]
+SHADOW_OPERATIONS: tuple[ShadowOperation, ...] = get_args(ShadowOperation)
+#: What the shadow service publishes under each operation (``update`` also has delta and documents).
+SHADOW_RESPONSES = {"get": RESPONSES, "delete": RESPONSES, "update": (*RESPONSES, "delta", "documents")}
+
+
+@dataclass(frozen=True)
+class ShadowTopic:
+    """A device shadow topic: classic (``shadow`` None) or named; ``response`` None for a request."""
+
+    thing: str
+    shadow: str | None
+    operation: ShadowOperation
+    response: str | None = None
+
+    @property
+    def is_request(self) -> bool:
+        return self.response is None
+
+    def reply(self, response: str) -> str:
+        return shadow_topic(self.thing, self.shadow, self.operation, response)
+
+
+def parse_shadow(topic: str) -> ShadowTopic | None:
+    """The shadow topic ``topic`` is (request or service response), or None (wildcards are not topics)."""
+    levels = topic.split("/")
+    if len(levels) < 5 or levels[0] != RESERVED_PREFIX or levels[1] != "things" or levels[3] != "shadow":
+        return None
+    thing, rest = levels[2], levels[4:]
+    if not THING_NAME.fullmatch(thing) or len(thing) > limits.THING_NAME_MAX:
+        return None
+    shadow: str | None = None
+    if rest[0] == "name":
+        if len(rest) < 3 or not SHADOW_NAME.fullmatch(rest[1]):
+            return None
+        shadow, rest = rest[1], rest[2:]
+    operation = rest[0]
+    if operation not in SHADOW_OPERATIONS or len(rest) > 2:
+        return None
+    response = rest[1] if len(rest) == 2 else None
+    if response is not None and response not in SHADOW_RESPONSES[operation]:
+        return None
+    return ShadowTopic(thing, shadow, operation, response)
+
+
+# Filters and names the broker checks ------------------------------------------------------------
+
+SHARED_PREFIX = "$share"
+
+
+def shared_subscription(topic_filter: str) -> tuple[str, str] | None:
+    """(share name, topic filter) of ``$share/<name>/<filter>``, else None."""
+    if not topic_filter.startswith(SHARED_PREFIX + "/"):
+        return None
+    _, _, rest = topic_filter.partition("/")
+    name, sep, inner = rest.partition("/")
+    return (name, inner) if sep else (name, "")
+
+
+def has_wildcard(topic_filter: str) -> bool:
+    return any(level in MQTT_WILDCARDS for level in topic_filter.split("/"))
+
+
+def is_exact_filter(topic_filter: str) -> bool:
+    """A filter that names one topic: no wildcard, not shared. AWS IoT delivers retained messages on
+    SUBSCRIBE only to these."""
+    return not has_wildcard(topic_filter) and shared_subscription(topic_filter) is None
+
+
+def _counted(topic: str) -> str:
+    """The part of a topic the length and slash quotas count (Basic Ingest's ``$aws/rules/<rule>/`` is not)."""
+    levels = topic.split("/")
+    if levels[:2] == [RESERVED_PREFIX, "rules"] and len(levels) > 3:
+        return "/".join(levels[3:])
+    return topic
+
+
+def topic_name_problem(topic: str) -> str | None:
+    """Why AWS IoT refuses ``topic`` as a PUBLISH topic name, or None.
+
+    Length is at most 256 bytes and slashes at most 7; reserved ``$aws`` topics are not held to the
+    slash quota (AWS's own named-shadow topics have eight)."""
+    if not topic:
+        return "the topic is empty"
+    if any(ch in topic for ch in (SINGLE_LEVEL, MULTI_LEVEL, "\x00")):
+        return "a topic name holds no wildcard or NUL character"
+    counted = _counted(topic)
+    if len(counted.encode()) > limits.TOPIC_MAX_BYTES:
+        return f"the topic is longer than {limits.TOPIC_MAX_BYTES} bytes"
+    if not topic.startswith(RESERVED_PREFIX + "/") and counted.count("/") > limits.TOPIC_MAX_SLASHES:
+        return f"the topic has more than {limits.TOPIC_MAX_SLASHES} forward slashes"
+    return None
+
+
+def topic_filter_problem(topic_filter: str) -> str | None:
+    """Why AWS IoT refuses ``topic_filter`` in a SUBSCRIBE, or None (the ``$share/<name>/`` part is
+    not counted; wildcards follow MQTT: ``+`` a whole level, ``#`` the last level)."""
+    shared = shared_subscription(topic_filter)
+    inner = topic_filter
+    if shared is not None:
+        name, inner = shared
+        if not name or len(name) > limits.SHARE_NAME_MAX_CHARS or any(c in name for c in "+#"):
+            return "the shared subscription name is empty, too long or holds a wildcard"
+    if not inner:
+        return "the topic filter is empty"
+    levels = inner.split("/")
+    for i, level in enumerate(levels):
+        if MULTI_LEVEL in level and (level != MULTI_LEVEL or i != len(levels) - 1):
+            return "'#' must be a whole level, and the last"
+        if SINGLE_LEVEL in level and level != SINGLE_LEVEL:
+            return "'+' must be a whole level"
+    counted = _counted(inner)
+    if len(counted.encode()) > limits.TOPIC_MAX_BYTES:
+        return f"the topic filter is longer than {limits.TOPIC_MAX_BYTES} bytes"
+    if not inner.startswith(RESERVED_PREFIX + "/") and counted.count("/") > limits.TOPIC_MAX_SLASHES:
+        return f"the topic filter has more than {limits.TOPIC_MAX_SLASHES} forward slashes"
+    return None

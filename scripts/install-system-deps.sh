@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the project needs on Debian 12, installed only when missing (uses sudo when not root):
 #   mosquitto >= 2.0.21  the local double's broker (Debian 12 ships 2.0.11; 2.0.21 is in bookworm-backports,
-#                        served by the same Debian mirror)
+#                        served by the same Debian mirror), and mosquitto-clients (mosquitto_pub/_sub probes)
 #   softhsm2             a PKCS#11 token for the factory CLI's hardware-key path and its tests
 #   chromium             renders the policy review's HTML report in a test (headless screenshot)
 set -euo pipefail
@@ -12,6 +12,7 @@ mosquitto_ok=0
 if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$need_mosquitto" "$have" | sort -V | head -1)" = "$need_mosquitto" ]; then
   mosquitto_ok=1
 fi
+command -v mosquitto_pub >/dev/null || mosquitto_ok=0
 softhsm_ok=0
 if command -v softhsm2-util >/dev/null && [ -e /usr/lib/softhsm/libsofthsm2.so ]; then softhsm_ok=1; fi
 chromium_ok=0
@@ -30,7 +31,7 @@ fi
 $SUDO apt-get update -qq
 export DEBIAN_FRONTEND=noninteractive
 if [ "$mosquitto_ok" = 0 ]; then
-  $SUDO apt-get install -y -qq -t bookworm-backports mosquitto >/dev/null
+  $SUDO apt-get install -y -qq -t bookworm-backports mosquitto mosquitto-clients >/dev/null
   # The package may start a system broker on 1883; the double starts its own.
   $SUDO systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi

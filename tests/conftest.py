@@ -117,7 +117,9 @@ def double(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     from iot_emulator.double import Double
     from iot_emulator.provisioning import Knobs
 
-    d = Double(synth.outdir, tmp_path_factory.mktemp("double"), region="eu-west-1", knobs=Knobs(rates={}))
+    d = Double(
+        synth.outdir, tmp_path_factory.mktemp("double"), region="eu-west-1", knobs=Knobs(rates={}), port=0, alpn_port=0
+    )
     d.start()
     yield d
     d.stop()

@@ -128,3 +128,129 @@ class Client:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+# Devices with a policy of the test's own, and a raw MQTT client for byte-exact probes ------------------
+
+
+def device_with_policy(double: Double, directory: Path, name: str, statements: list[dict[str, Any]]) -> Identity:
+    """A certificate with policy ``name`` (the given statements, resources relative to the ARN prefix)."""
+    prefix = double.assembly.iot_arn_prefix
+
+    def arn(resource: str) -> str:
+        return resource if resource == "*" or resource.startswith("arn:") else f"{prefix}:{resource}"
+
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {**s, "Resource": [arn(r) for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]}
+            for s in statements
+        ],
+    }
+    double.registry.define(thing_types=[], groups={}, policies={name: document})
+    ident = identity(directory, name)
+    _, pem = double.add_certificate(ident.csr, [name])
+    ident.cert_file = directory / f"{name}.pem"
+    ident.cert_file.write_text(pem)
+    return ident
+
+
+class RawClient:
+    """MQTT over mutual TLS, packet by packet, with the double's own codec (for reason codes and flags)."""
+
+    def __init__(self, double: Double, ident: Identity, port: int | None = None, alpn: str | None = None) -> None:
+        import socket
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(double.endpoint.ca_file))
+        assert ident.cert_file is not None
+        context.load_cert_chain(str(ident.cert_file), str(ident.key_file))
+        if alpn:
+            context.set_alpn_protocols([alpn])
+        raw = socket.create_connection(("127.0.0.1", port or double.endpoint.port), timeout=5)
+        self.sock = context.wrap_socket(raw, server_hostname="localhost")
+        self.buffer = b""
+
+    def send(self, packet: bytes) -> None:
+        self.sock.sendall(packet)
+
+    def read(self, timeout: float = 5.0) -> bytes | None:
+        """One packet, or None when none arrives in time; b"" when the connection closed."""
+        import ssl
+
+        from iot_emulator import mqtt_codec as mc
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self.buffer) >= 2:
+                try:
+                    length, pos = mc.decode_varint(self.buffer, 1)
+                except Exception:
+                    length, pos = -1, 0
+                if length >= 0 and len(self.buffer) >= pos + length:
+                    packet, self.buffer = self.buffer[: pos + length], self.buffer[pos + length :]
+                    return packet
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            except (ConnectionError, ssl.SSLError, OSError):
+                return b""
+            if not chunk:
+                return b""
+            self.buffer += chunk
+
+    def read_kind(self, kind: int, timeout: float = 5.0) -> bytes | None:
+        """The next packet of ``kind`` (others skipped); None on timeout, b"" when closed."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            packet = self.read(left)
+            if not packet or packet[0] >> 4 == kind:
+                return packet
+        return None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def connect_packet(
+    client_id: str,
+    *,
+    level: int = 5,
+    clean: bool = True,
+    keepalive: int = 60,
+    will: tuple[str, bytes, int, bool] | None = None,
+    properties: bytes = b"",
+) -> bytes:
+    import struct
+
+    from iot_emulator import mqtt_codec as mc
+
+    flags = 0x02 if clean else 0
+    if will is not None:
+        _topic, _payload, qos, retain = will
+        flags |= 0x04 | (qos << 3) | (0x20 if retain else 0)
+    body = mc.encode_string("MQTT") + bytes([level, flags]) + struct.pack("!H", keepalive)
+    if level == 5:
+        body += mc.property_block(properties)
+    body += mc.encode_string(client_id)
+    if will is not None:
+        if level == 5:
+            body += mc.property_block(b"")
+        body += mc.encode_string(will[0]) + mc.encode_string(will[1])
+    return mc.packet(mc.CONNECT, 0, body)
+
+
+def subscribe_packet(packet_id: int, filters: list[tuple[str, int]], level: int = 5, properties: bytes = b"") -> bytes:
+    import struct
+
+    from iot_emulator import mqtt_codec as mc
+
+    body = struct.pack("!H", packet_id) + (mc.property_block(properties) if level == 5 else b"")
+    for topic_filter, options in filters:
+        body += mc.encode_string(topic_filter) + bytes([options])
+    return mc.packet(mc.SUBSCRIBE, 0x02, body)

@@ -45,7 +45,9 @@ def in_process(*args: str) -> tuple[int, str, str]:
 @needs_mosquitto
 def test_up_status_down(synth: Synth, tmp_path: Path) -> None:
     state = tmp_path / "state"
-    started = run("up", "--cdk-out", str(synth.outdir), "--state", str(state), cwd=tmp_path)
+    started = run(
+        "up", "--cdk-out", str(synth.outdir), "--state", str(state), "--port", "0", "--alpn-port", "0", cwd=tmp_path
+    )
     try:
         assert started.returncode == 0, started.stderr
         info = json.loads(started.stdout)
@@ -99,3 +101,28 @@ def test_bad_rate_knob(tmp_path: Path) -> None:
     code, _, err = in_process("serve", "--cdk-out", str(cdk_out), "--state", str(tmp_path), "--rate", "RegisterThing")
     assert code == ExitStatus.USAGE
     assert "expected OPERATION=PER_SECOND" in err
+
+
+def test_bad_mqtt_contract_setting_is_a_clear_error(synth: Synth, tmp_path: Path) -> None:
+    code, _, err = in_process(
+        "serve", "--cdk-out", str(synth.outdir), "--state", str(tmp_path / "s"), "--mqtt", "nope=1"
+    )
+    assert code == ExitStatus.USAGE
+    assert "unknown MQTT contract setting nope" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.integration
+@needs_mosquitto
+def test_port_options(synth: Synth, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    started = run(
+        "up", "--cdk-out", str(synth.outdir), "--state", str(state), "--port", "0", "--alpn-port", "-1", cwd=tmp_path
+    )
+    try:
+        assert started.returncode == 0, started.stderr
+        info = json.loads(started.stdout)
+        assert info["port"] not in (0, 8883)
+        assert info["alpnPort"] is None
+    finally:
+        run("down", "--state", str(state), cwd=tmp_path)

@@ -108,3 +108,66 @@ def test_a_wildcard_pattern_still_names_its_api() -> None:
 )
 def test_filter_matches(topic_filter: str, topic: str, expected: bool) -> None:
     assert filter_matches(topic_filter, topic) is expected
+
+
+# Shadow topics and the broker's topic quotas -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("$aws/things/dev-1/shadow/update", ("dev-1", None, "update", None)),
+        ("$aws/things/dev-1/shadow/get/accepted", ("dev-1", None, "get", "accepted")),
+        ("$aws/things/dev-1/shadow/name/cfg/update/delta", ("dev-1", "cfg", "update", "delta")),
+        ("$aws/things/dev-1/shadow/get/delta", None),  # only update has delta and documents
+        ("$aws/things/dev-1/shadow/get/+", None),  # a filter, not a topic
+        ("$aws/things/dev-1/shadow/name/bad name/get", None),
+        ("$aws/things/dev-1/shadow/update/accepted/extra", None),
+        ("$aws/things/dev-1/jobs/get", None),
+    ],
+)
+def test_parse_shadow(topic: str, expected: tuple[str, str | None, str, str | None] | None) -> None:
+    parsed = topics.parse_shadow(topic)
+    assert (None if parsed is None else (parsed.thing, parsed.shadow, parsed.operation, parsed.response)) == expected
+    if parsed is not None:
+        assert topics.shadow_topic(parsed.thing, parsed.shadow, parsed.operation, parsed.response) == topic
+
+
+@pytest.mark.parametrize(
+    ("topic", "problem"),
+    [
+        ("a/b/c/d/e/f/g/h", None),  # seven slashes
+        ("a/b/c/d/e/f/g/h/i", "slashes"),
+        ("$aws/things/t/shadow/name/n/update/accepted", None),  # AWS's own topics have eight
+        ("$aws/rules/my_rule/a/b/c/d/e/f/g/h", None),  # Basic Ingest's prefix is not counted
+        ("x" * 257, "256 bytes"),
+        ("a/+/b", "wildcard"),
+        ("", "empty"),
+    ],
+)
+def test_topic_name_quotas(topic: str, problem: str | None) -> None:
+    found = topics.topic_name_problem(topic)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "problem"),
+    [
+        ("a/+/#", None),
+        ("$share/group/a/b/c/d/e/f/g/h", None),  # the $share/<name>/ part is not counted
+        ("a/#/b", "last"),
+        ("a/b+", "whole level"),
+        ("$share//a", "shared subscription name"),
+        ("a/b/c/d/e/f/g/h/i", "slashes"),
+    ],
+)
+def test_topic_filter_quotas(topic_filter: str, problem: str | None) -> None:
+    found = topics.topic_filter_problem(topic_filter)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_exact_filters_are_the_ones_that_get_retained_messages() -> None:
+    assert topics.is_exact_filter("a/b/c")
+    assert not topics.is_exact_filter("a/+/c")
+    assert not topics.is_exact_filter("a/#")
+    assert not topics.is_exact_filter("$share/g/a/b")

@@ -1,22 +1,49 @@
-"""Matching IoT policy resources against requested resources, with policy variables.
+"""Matching IoT policy resources against requested resources, with policy variables; resource languages.
 
 AWS IoT semantics (fact sheet section 5.3): ``*`` matches any run of characters including ``/``;
 ``?`` matches exactly one character; MQTT ``+`` and ``#`` are literal characters in a policy.
-Variables such as ``${iot:Connection.Thing.ThingName}`` are substituted before matching; a
-variable without a value, or whose value holds a wildcard character, is left unsubstituted and
-so matches only its own literal text (AWS: "not substituted ... authorization failure").
+Variables such as ``${iot:Connection.Thing.ThingName}`` are substituted before matching; a variable
+without a value matches only its own literal text. A *certificate* variable whose value holds a
+wildcard character (``* $ + ? #``) or more than 1024 characters is not substituted either (AWS,
+cert-policy-variables: "the policy variable is not replaced"); other variables are substituted
+whatever they hold, which is why a client ID ``+`` turns ``topicfilter/my/${iot:ClientId}`` into an
+MQTT wildcard filter (AWS, basic-policy-variables).
+
+Beyond single matches, a policy resource is a regular language (a *glob*), and the review asks
+questions about sets of resources: "is there a topic device A may publish that belongs to device B
+and that no Deny covers?". ``Glob`` compiles a resource pattern into a small automaton over
+characters; ``witness`` finds the shortest string accepted by every glob of one list and by none
+of another (a lazy product of the automata, breadth first), or proves there is none. The same
+tokens drive ``resource_matches``, so a single match and a set question cannot disagree.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from iot_semantics.variables import LITERAL_ESCAPES, REFERENCE
 
-#: A value holding one of these is not substituted (AWS: authorization fails instead).
-_UNSUBSTITUTABLE = set("*$+?#")
+#: A certificate variable holding one of these is not substituted (AWS: authorization fails instead).
+_UNSUBSTITUTABLE = frozenset("*$+?#")
+_CERTIFICATE_PREFIX = "iot:Certificate."
+MAX_VALUE_LENGTH = 1024
+
+#: Token kinds of a glob: one literal character, ``?`` (one character), ``*`` (any run, ``/``
+#: included) and an MQTT ``+`` level (any run without ``/``).
+LIT, ONE, STAR, SEG = 0, 1, 2, 3
+Token = tuple[int, str]
+
+
+def _substitutable(name: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    if name.startswith(_CERTIFICATE_PREFIX):
+        return not (_UNSUBSTITUTABLE & set(value)) and len(value) <= MAX_VALUE_LENGTH
+    return True
 
 
 def substitute(pattern: str, variables: Mapping[str, str]) -> list[tuple[str, bool]]:
@@ -31,29 +58,320 @@ def substitute(pattern: str, variables: Mapping[str, str]) -> list[tuple[str, bo
             pieces.append((name, True))
         else:
             value = variables.get(name)
-            if value is None or _UNSUBSTITUTABLE & set(value) or len(value) > 1024:
-                pieces.append((m.group(0), True))
-            else:
-                pieces.append((value, True))
+            pieces.append((value, True) if value is not None and _substitutable(name, value) else (m.group(0), True))
         pos = m.end()
     if pos < len(pattern):
         pieces.append((pattern[pos:], False))
     return pieces
 
 
-@lru_cache(maxsize=4096)
-def _compile(pieces: tuple[tuple[str, bool], ...]) -> re.Pattern[str]:
-    out = []
+def tokens_of(pieces: Iterable[tuple[str, bool]]) -> tuple[Token, ...]:
+    out: list[Token] = []
     for text, literal in pieces:
-        if literal:
-            out.append(re.escape(text))
-            continue
         for ch in text:
-            out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
+            if literal:
+                out.append((LIT, ch))
+            elif ch == "*":
+                if not out or out[-1][0] != STAR:  # '**' is '*'
+                    out.append((STAR, ""))
+            elif ch == "?":
+                out.append((ONE, ""))
+            else:
+                out.append((LIT, ch))
+    return tuple(out)
+
+
+@lru_cache(maxsize=8192)
+def _regex(tokens: tuple[Token, ...]) -> re.Pattern[str]:
+    parts = []
+    for kind, ch in tokens:
+        parts.append(
+            re.escape(ch) if kind == LIT else "." if kind == ONE else ".*" if kind == STAR else "[^/]*"
+        )
+    return re.compile("".join(parts), re.DOTALL)
 
 
 def resource_matches(pattern: str, resource: str, variables: Mapping[str, str] | None = None) -> bool:
     """True when policy resource ``pattern`` covers the concrete ``resource``."""
-    pieces = tuple(substitute(pattern, variables or {}))
-    return _compile(pieces).fullmatch(resource) is not None
+    return _regex(tokens_of(substitute(pattern, variables or {}))).fullmatch(resource) is not None
+
+
+def pattern_regex(pattern: str, variables: Mapping[str, str]) -> re.Pattern[str]:
+    """The compiled matcher of ``pattern`` under ``variables`` (cached by its tokens)."""
+    return _regex(tokens_of(substitute(pattern, variables)))
+
+
+# Globs: resource languages ----------------------------------------------------------------------
+
+
+class Automaton:
+    """The automaton of one glob's tokens: positions as bits, transitions cached per (states, char)."""
+
+    __slots__ = ("_accept", "_closure_from", "_steps", "_universal", "tokens")
+
+    def __init__(self, tokens: tuple[Token, ...]) -> None:
+        self.tokens = tokens
+        n = len(tokens)
+        self._accept = 1 << n
+        self._steps: dict[tuple[int, str], int] = {}
+        # positions from which only '*' tokens remain: reaching one accepts every continuation
+        universal = 0
+        for i in range(n, -1, -1):
+            if i == n or (tokens[i][0] == STAR and universal >> (i + 1) & 1):
+                universal |= 1 << i
+            else:
+                break
+        self._universal = universal
+        self._closure_from = [0] * (n + 1)
+
+    def closure(self, mask: int) -> int:
+        """Add every position reachable by skipping ``*`` and ``+``-level tokens (they match nothing too)."""
+        tokens = self.tokens
+        result = mask
+        for i in range(len(tokens)):
+            if result >> i & 1 and tokens[i][0] in (STAR, SEG):
+                result |= 1 << (i + 1)
+        return result
+
+    def step(self, mask: int, ch: str) -> int:
+        key = (mask, ch)
+        cached = self._steps.get(key)
+        if cached is not None:
+            return cached
+        nxt = 0
+        i = 0
+        m = mask
+        tokens = self.tokens
+        n = len(tokens)
+        while m:
+            if m & 1 and i < n:
+                kind, lit = tokens[i]
+                if kind == LIT:
+                    if lit == ch:
+                        nxt |= 1 << (i + 1)
+                elif kind == ONE:
+                    nxt |= 1 << (i + 1)
+                elif kind == STAR or ch != "/":
+                    nxt |= 1 << i
+            m >>= 1
+            i += 1
+        result = self.closure(nxt) if nxt else 0
+        self._steps[key] = result
+        return result
+
+    def accepts(self, mask: int) -> bool:
+        return bool(mask & self._accept)
+
+    def universal(self, mask: int) -> bool:
+        return bool(mask & self._universal)
+
+
+@lru_cache(maxsize=16384)
+def automaton(tokens: tuple[Token, ...]) -> Automaton:
+    return Automaton(tokens)
+
+
+@dataclass(frozen=True)
+class Glob:
+    """A resource language: a glob's tokens, read from the positions in ``start`` (bit i = position i).
+
+    ``start`` lets a glob written over full ARNs be asked about names only: ``after(prefix)`` is
+    the glob's residual once ``prefix`` (``arn:aws:iot:r:a:topic/``) has been read.
+    """
+
+    tokens: tuple[Token, ...]
+    start: int = 1
+
+    @staticmethod
+    def of(pattern: str, variables: Mapping[str, str] | None = None) -> Glob:
+        return Glob.from_tokens(tokens_of(substitute(pattern, variables or {})))
+
+    @staticmethod
+    def literal(text: str) -> Glob:
+        return Glob.from_tokens(tuple((LIT, ch) for ch in text))
+
+    @staticmethod
+    def from_tokens(tokens: tuple[Token, ...]) -> Glob:
+        return Glob(tokens, automaton(tokens).closure(1))
+
+    @staticmethod
+    def parse(text: str) -> Glob:
+        """A glob written in policy syntax with no variables: ``*`` and ``?`` are wildcards."""
+        return Glob.from_tokens(tokens_of([(text, False)]))
+
+    @property
+    def automaton(self) -> Automaton:
+        return automaton(self.tokens)
+
+    @property
+    def empty(self) -> bool:
+        return self.start == 0
+
+    def after(self, prefix: str) -> Glob:
+        auto = self.automaton
+        mask = self.start
+        for ch in prefix:
+            mask = auto.step(mask, ch)
+            if not mask:
+                break
+        return Glob(self.tokens, mask)
+
+    def matches(self, text: str) -> bool:
+        auto = self.automaton
+        mask = self.start
+        for ch in text:
+            mask = auto.step(mask, ch)
+            if not mask:
+                return False
+        return auto.accepts(mask)
+
+    def literal_prefix(self) -> str | None:
+        """The text every accepted string starts with, when the glob has one start position."""
+        if self.start & (self.start - 1) or not self.start:
+            return None
+        i = self.start.bit_length() - 1
+        out = []
+        while i < len(self.tokens) and self.tokens[i][0] == LIT:
+            out.append(self.tokens[i][1])
+            i += 1
+        return "".join(out)
+
+    def literal_suffix(self) -> str:
+        out = []
+        for kind, ch in reversed(self.tokens):
+            if kind != LIT:
+                break
+            out.append(ch)
+        return "".join(reversed(out))
+
+
+#: A product of automata larger than this is not explored; the answer is then "unknown".
+MAX_STATES = 20_000
+
+
+class Unknown(Exception):
+    """A set question too large to answer within ``MAX_STATES`` product states."""
+
+
+def _compatible(a: str, b: str) -> bool:
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def _prune(all_of: Sequence[Glob], none_of: Sequence[Glob]) -> tuple[list[Glob], list[Glob]] | None:
+    """Cheap emptiness tests on literal prefixes and suffixes; drop negatives that cannot meet."""
+    positives = list(all_of)
+    if any(g.empty for g in positives):
+        return None
+    prefixes = [p for g in positives if (p := g.literal_prefix()) is not None]
+    longest = max(prefixes, key=len, default="")
+    if any(not _compatible(p, longest) for p in prefixes):
+        return None
+    suffixes = [g.literal_suffix() for g in positives if g.start]
+    tail = max(suffixes, key=len, default="")
+    if any(not tail.endswith(s) for s in suffixes):
+        return None
+    negatives = []
+    for g in none_of:
+        if g.empty:
+            continue
+        p = g.literal_prefix()
+        if p is not None and not _compatible(p, longest):
+            continue
+        negatives.append(g)
+    return positives, negatives
+
+
+def witness(
+    all_of: Sequence[Glob], none_of: Sequence[Glob] = (), *, filler: str = "x", max_states: int = MAX_STATES
+) -> str | None:
+    """The shortest string every glob of ``all_of`` accepts and no glob of ``none_of`` does.
+
+    None when there is none (proved). Raises ``Unknown`` when the product grows past ``max_states``.
+    ``filler`` stands for every character no glob names (the alphabet is the globs' literals).
+    """
+    pruned = _prune(all_of, none_of)
+    if pruned is None:
+        return None
+    positives, negatives = pruned
+    if not positives:
+        positives = [Glob.parse("*")]
+    globs = positives + negatives
+    autos = [g.automaton for g in globs]
+    literals = sorted({ch for g in globs for kind, ch in g.tokens if kind == LIT} | {"/"})
+    other = next(c for c in (filler, "x", "y", "z", "q", "0", "_", "~") if c not in literals)
+    alphabet = [other, *literals]
+    k = len(positives)
+    pos_autos, neg_autos = autos[:k], autos[k:]
+
+    def accepted(state: tuple[int, ...]) -> bool:
+        return all(a.accepts(m) for a, m in zip(pos_autos, state, strict=False)) and not any(
+            a.accepts(m) for a, m in zip(neg_autos, state[k:], strict=True)
+        )
+
+    def dead(state: tuple[int, ...]) -> bool:
+        return not all(state[:k]) or any(a.universal(m) for a, m in zip(neg_autos, state[k:], strict=True))
+
+    start = tuple(g.start for g in globs)
+    if dead(start):
+        return None
+    if accepted(start):
+        return ""
+    seen: dict[tuple[int, ...], tuple[tuple[int, ...], str] | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        state = queue.popleft()
+        for ch in alphabet:
+            nxt = tuple(a.step(m, ch) if m else 0 for a, m in zip(autos, state, strict=True))
+            if nxt in seen or dead(nxt):
+                continue
+            seen[nxt] = (state, ch)
+            if accepted(nxt):
+                return _path(seen, nxt)
+            if len(seen) > max_states:
+                raise Unknown(f"more than {max_states} states")
+            queue.append(nxt)
+    return None
+
+
+def _path(seen: Mapping[tuple[int, ...], tuple[tuple[int, ...], str] | None], state: tuple[int, ...]) -> str:
+    out: list[str] = []
+    step = seen[state]
+    while step is not None:
+        state, ch = step
+        out.append(ch)
+        step = seen[state]
+    return "".join(reversed(out))
+
+
+# MQTT topic filters as topic languages --------------------------------------------------------
+
+
+def delivered(topic_filter: str) -> tuple[Glob, bool] | None:
+    """The topics an MQTT subscription to ``topic_filter`` delivers, as a glob over topic names.
+
+    ``+`` is one level, a final ``#`` every level below (AWS: not the parent itself). The second
+    value is True when the filter starts with a wildcard, which never delivers ``$`` topics. None
+    for an invalid filter (a wildcard that is not a whole level, ``#`` not last): the broker refuses it.
+    """
+    levels = topic_filter.split("/")
+    tokens: list[Token] = []
+    for i, level in enumerate(levels):
+        if i:
+            tokens.append((LIT, "/"))
+        if level == "+":
+            tokens.append((SEG, ""))
+        elif level == "#":
+            if i != len(levels) - 1:
+                return None
+            tokens.append((STAR, ""))  # 'a/#': 'a/' and anything after it, not 'a' itself
+        elif "+" in level or "#" in level:
+            return None
+        else:
+            tokens.extend((LIT, ch) for ch in level)
+    return Glob.from_tokens(tuple(tokens)), levels[0] in ("+", "#")
+
+
+DOLLAR = Glob.parse("$*")
+#: Topic names (PUBLISH, delivery) never hold MQTT wildcard characters.
+WILDCARD_CHARACTERS = (Glob.parse("*+*"), Glob.parse("*#*"))

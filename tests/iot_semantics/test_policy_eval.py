@@ -117,7 +117,8 @@ def test_not_action_and_not_resource() -> None:
             Context(client_id="c", extra={"iot:ConnectAttributes": "PersistentConnect,LastWill"}),
             False,
         ),
-        ({"NumericLessThan": {"iot:ClientId": "5"}}, Context(client_id="3"), False),  # unsupported: never applies
+        ({"NumericLessThan": {"iot:ClientId": "5"}}, Context(client_id="3"), True),
+        ({"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}, Context(client_id="c"), False),  # not judged
     ],
 )
 def test_conditions(condition: dict[str, Any], context: Context, holds: bool) -> None:

@@ -21,7 +21,8 @@ T = "${iot:Connection.Thing.ThingName}"
         (f"topic/dt/{T}/*", "topic/dt/dev-10/x", {"iot:Connection.Thing.ThingName": "dev-1"}, False),
         (f"topic/dt/{T}*", "topic/dt/dev-10/x", {"iot:Connection.Thing.ThingName": "dev-1"}, True),
         (f"topic/dt/{T}/*", "topic/dt/dev-1/x", {}, False),  # unset variable: not substituted
-        (f"topic/dt/{T}/*", "topic/dt/a*/x", {"iot:Connection.Thing.ThingName": "a*"}, False),  # wildcard value
+        ("topic/${iot:Certificate.Subject.CommonName}/x", "topic/a*/x", {"iot:Certificate.Subject.CommonName": "a*"}, False),
+        ("topicfilter/my/${iot:ClientId}/t", "topicfilter/my/+/t", {"iot:ClientId": "+"}, True),  # AWS: client ID '+'
         ("topic/${*}", "topic/*", {}, True),  # escaped literal star
         ("topic/${*}", "topic/x", {}, False),
     ],

@@ -415,7 +415,9 @@ def clause_holds(clause: Clause, variables: Mapping[str, str], by_key: Mapping[s
     return any(results)
 
 
-def conditions_hold(statement: Statement, variables: Mapping[str, str], by_key: Mapping[str, str] | None = None) -> bool:
+def conditions_hold(
+    statement: Statement, variables: Mapping[str, str], by_key: Mapping[str, str] | None = None
+) -> bool:
     if not statement.conditions:
         return True
     by_key = lowered(variables) if by_key is None else by_key

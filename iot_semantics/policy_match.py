@@ -85,9 +85,7 @@ def tokens_of(pieces: Iterable[tuple[str, bool]]) -> tuple[Token, ...]:
 def _regex(tokens: tuple[Token, ...]) -> re.Pattern[str]:
     parts = []
     for kind, ch in tokens:
-        parts.append(
-            re.escape(ch) if kind == LIT else "." if kind == ONE else ".*" if kind == STAR else "[^/]*"
-        )
+        parts.append(re.escape(ch) if kind == LIT else "." if kind == ONE else ".*" if kind == STAR else "[^/]*")
     return re.compile("".join(parts), re.DOTALL)
 
 

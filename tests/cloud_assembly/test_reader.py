@@ -168,7 +168,7 @@ def write(directory: Path, template: Any) -> Path:
 def test_bad_input_is_one_clear_error_naming_the_file(tmp_path: Path, setup: Any, expected: str) -> None:
     target = setup(tmp_path)
     with pytest.raises(ca.AssemblyError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        ca.load(target)
+        ca.load(target, ca.Concrete(account="111122223333", region="eu-west-1"))  # the double's strict reading
 
 
 def test_every_parsed_type_has_one_parser() -> None:

@@ -248,7 +248,7 @@ def _conditions(node: Any, problems: list[str]) -> tuple[Clause, ...]:
     return tuple(out)
 
 
-def _statement(index: int, node: Any) -> Statement:
+def _statement(index: int, node: Any, *, resource_optional: bool = False) -> Statement:
     problems: list[str] = []
     if not isinstance(node, Mapping):
         return Statement(index, None, None, (), False, (), False, (), (f"is {type(node).__name__}, not an object",))
@@ -260,10 +260,13 @@ def _statement(index: int, node: Any) -> Statement:
         problems.append("needs exactly one of Action and NotAction")
     not_action = "NotAction" in node and "Action" not in node
     actions = _strings(node.get("NotAction" if not_action else "Action"), "Action", problems)
-    if ("Resource" in node) == ("NotResource" in node):
-        problems.append("needs exactly one of Resource and NotResource")
-    not_resource = "NotResource" in node and "Resource" not in node
-    resources = _strings(node.get("NotResource" if not_resource else "Resource"), "Resource", problems)
+    if resource_optional and "Resource" not in node and "NotResource" not in node:
+        not_resource, resources = False, ("*",)  # a trust policy: the role itself
+    else:
+        if ("Resource" in node) == ("NotResource" in node):
+            problems.append("needs exactly one of Resource and NotResource")
+        not_resource = "NotResource" in node and "Resource" not in node
+        resources = _strings(node.get("NotResource" if not_resource else "Resource"), "Resource", problems)
     conditions = _conditions(node.get("Condition"), problems)
     return Statement(
         index,
@@ -279,8 +282,11 @@ def _statement(index: int, node: Any) -> Statement:
     )
 
 
-def compile_policy(document: Any) -> CompiledPolicy:
-    """A policy document (an object, as CloudFormation or a JSON string gives it) compiled; never raises."""
+def compile_policy(document: Any, *, resource_optional: bool = False) -> CompiledPolicy:
+    """A policy document (an object, as CloudFormation or a JSON string gives it) compiled; never raises.
+
+    ``resource_optional``: a trust policy's statements name no Resource (the role is the resource).
+    """
     if isinstance(document, CompiledPolicy):
         return document
     if not isinstance(document, Mapping):
@@ -297,7 +303,8 @@ def compile_policy(document: Any) -> CompiledPolicy:
     if version is not None and version not in ("2012-10-17", "2008-10-17"):
         problems.append(f"Version {version!r} is not a policy language version")
     nodes = as_list(raw) if isinstance(raw, Mapping | list) else []
-    return CompiledPolicy(tuple(_statement(i, s) for i, s in enumerate(nodes)), tuple(problems), document)
+    compiled = tuple(_statement(i, s, resource_optional=resource_optional) for i, s in enumerate(nodes))
+    return CompiledPolicy(compiled, tuple(problems), document)
 
 
 def statements(document: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from iot_semantics.variables import LITERAL_ESCAPES, REFERENCE
@@ -31,6 +31,8 @@ from iot_semantics.variables import LITERAL_ESCAPES, REFERENCE
 _UNSUBSTITUTABLE = frozenset("*$+?#")
 _CERTIFICATE_PREFIX = "iot:Certificate."
 MAX_VALUE_LENGTH = 1024
+
+_UNSET = object()
 
 #: Token kinds of a glob: one literal character, ``?`` (one character), ``*`` (any run, ``/``
 #: included) and an MQTT ``+`` level (any run without ``/``).
@@ -91,12 +93,26 @@ def _regex(tokens: tuple[Token, ...]) -> re.Pattern[str]:
 
 def resource_matches(pattern: str, resource: str, variables: Mapping[str, str] | None = None) -> bool:
     """True when policy resource ``pattern`` covers the concrete ``resource``."""
-    return _regex(tokens_of(substitute(pattern, variables or {}))).fullmatch(resource) is not None
+    return pattern_regex(pattern, variables or {}).fullmatch(resource) is not None
+
+
+@lru_cache(maxsize=16384)
+def _references(pattern: str) -> tuple[str, ...]:
+    return tuple(REFERENCE.findall(pattern))
+
+
+_MATCHERS: dict[tuple[str, tuple[str | None, ...]], re.Pattern[str]] = {}
 
 
 def pattern_regex(pattern: str, variables: Mapping[str, str]) -> re.Pattern[str]:
-    """The compiled matcher of ``pattern`` under ``variables`` (cached by its tokens)."""
-    return _regex(tokens_of(substitute(pattern, variables)))
+    """The compiled matcher of ``pattern`` under ``variables`` (cached by the values it reads)."""
+    key = (pattern, tuple(variables.get(n) for n in _references(pattern)))
+    found = _MATCHERS.get(key)
+    if found is None:
+        if len(_MATCHERS) > 100_000:
+            _MATCHERS.clear()
+        found = _MATCHERS[key] = _regex(tokens_of(substitute(pattern, variables)))
+    return found
 
 
 # Globs: resource languages ----------------------------------------------------------------------
@@ -105,29 +121,61 @@ def pattern_regex(pattern: str, variables: Mapping[str, str]) -> re.Pattern[str]
 class Automaton:
     """The automaton of one glob's tokens: positions as bits, transitions cached per (states, char)."""
 
-    __slots__ = ("_accept", "_closure_from", "_steps", "_universal", "tokens")
+    __slots__ = ("_accept", "_chars", "_lead", "_prefixes", "_skips", "_steps", "_universal", "suffix", "tokens")
 
     def __init__(self, tokens: tuple[Token, ...]) -> None:
         self.tokens = tokens
         n = len(tokens)
         self._accept = 1 << n
         self._steps: dict[tuple[int, str], int] = {}
+        self._skips = tuple(i for i, (kind, _) in enumerate(tokens) if kind in (STAR, SEG))
+        lead = []
+        for kind, ch in tokens:
+            if kind != LIT:
+                break
+            lead.append(ch)
+        #: The literal text the tokens start with.
+        self._lead = "".join(lead)
         # positions from which only '*' tokens remain: reaching one accepts every continuation
         universal = 0
-        for i in range(n, -1, -1):
-            if i == n or (tokens[i][0] == STAR and universal >> (i + 1) & 1):
+        for i in range(n - 1, -1, -1):
+            if tokens[i][0] == STAR and (i + 1 == n or universal >> (i + 1) & 1):
                 universal |= 1 << i
             else:
                 break
         self._universal = universal
-        self._closure_from = [0] * (n + 1)
+        self._prefixes: dict[int, str | None] = {}
+        self._chars: dict[int, frozenset[str] | None] = {}
+        tail = []
+        for kind, ch in reversed(tokens):
+            if kind != LIT:
+                break
+            tail.append(ch)
+        #: The literal text every accepted string ends with.
+        self.suffix = "".join(reversed(tail))
+
+    def prefix(self, mask: int) -> str | None:
+        """The literal text every string read from ``mask`` starts with (one active position only)."""
+        found = self._prefixes.get(mask, "\x00")
+        if found != "\x00":
+            return found
+        if not mask or mask & (mask - 1):
+            result = None
+        else:
+            i = mask.bit_length() - 1
+            out = []
+            while i < len(self.tokens) and self.tokens[i][0] == LIT:
+                out.append(self.tokens[i][1])
+                i += 1
+            result = "".join(out)
+        self._prefixes[mask] = result
+        return result
 
     def closure(self, mask: int) -> int:
         """Add every position reachable by skipping ``*`` and ``+``-level tokens (they match nothing too)."""
-        tokens = self.tokens
         result = mask
-        for i in range(len(tokens)):
-            if result >> i & 1 and tokens[i][0] in (STAR, SEG):
+        for i in self._skips:
+            if result >> i & 1:
                 result |= 1 << (i + 1)
         return result
 
@@ -137,28 +185,54 @@ class Automaton:
         if cached is not None:
             return cached
         nxt = 0
-        i = 0
-        m = mask
         tokens = self.tokens
         n = len(tokens)
+        m = mask
         while m:
-            if m & 1 and i < n:
-                kind, lit = tokens[i]
-                if kind == LIT:
-                    if lit == ch:
-                        nxt |= 1 << (i + 1)
-                elif kind == ONE:
-                    nxt |= 1 << (i + 1)
-                elif kind == STAR or ch != "/":
-                    nxt |= 1 << i
-            m >>= 1
-            i += 1
+            low = m & -m
+            i = low.bit_length() - 1
+            m ^= low
+            if i >= n:
+                continue
+            kind, lit = tokens[i]
+            if kind == LIT:
+                if lit == ch:
+                    nxt |= low << 1
+            elif kind == ONE:
+                nxt |= low << 1
+            elif kind == STAR or ch != "/":
+                nxt |= low
         result = self.closure(nxt) if nxt else 0
         self._steps[key] = result
         return result
 
     def accepts(self, mask: int) -> bool:
         return bool(mask & self._accept)
+
+    def chars(self, mask: int) -> frozenset[str] | None:
+        """The characters that can extend a string read to ``mask`` (None: any character)."""
+        found = self._chars.get(mask, _UNSET)
+        if found is not _UNSET:
+            return found  # type: ignore[return-value]
+        out: set[str] = set()
+        result: frozenset[str] | None = None
+        tokens = self.tokens
+        n = len(tokens)
+        m = mask
+        while m:
+            low = m & -m
+            i = low.bit_length() - 1
+            m ^= low
+            if i >= n:
+                continue
+            kind, ch = tokens[i]
+            if kind != LIT:
+                break
+            out.add(ch)
+        else:
+            result = frozenset(out)
+        self._chars[mask] = result
+        return result
 
     def universal(self, mask: int) -> bool:
         return bool(mask & self._universal)
@@ -179,6 +253,11 @@ class Glob:
 
     tokens: tuple[Token, ...]
     start: int = 1
+    auto: Automaton | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.auto is None:
+            object.__setattr__(self, "auto", automaton(self.tokens))
 
     @staticmethod
     def of(pattern: str, variables: Mapping[str, str] | None = None) -> Glob:
@@ -190,7 +269,8 @@ class Glob:
 
     @staticmethod
     def from_tokens(tokens: tuple[Token, ...]) -> Glob:
-        return Glob(tokens, automaton(tokens).closure(1))
+        auto = automaton(tokens)
+        return Glob(tokens, auto.closure(1), auto)
 
     @staticmethod
     def parse(text: str) -> Glob:
@@ -199,7 +279,8 @@ class Glob:
 
     @property
     def automaton(self) -> Automaton:
-        return automaton(self.tokens)
+        assert self.auto is not None
+        return self.auto
 
     @property
     def empty(self) -> bool:
@@ -208,11 +289,20 @@ class Glob:
     def after(self, prefix: str) -> Glob:
         auto = self.automaton
         mask = self.start
-        for ch in prefix:
+        i = 0
+        if mask == 1:  # read the tokens' leading literal text as text
+            lead = auto._lead
+            n = min(len(lead), len(prefix))
+            if lead[:n] != prefix[:n]:
+                return Glob(self.tokens, 0, auto)
+            if n == len(prefix):
+                return Glob(self.tokens, auto.closure(1 << n), auto)
+            mask, i = auto.closure(1 << n), n
+        for ch in prefix[i:]:
             mask = auto.step(mask, ch)
             if not mask:
                 break
-        return Glob(self.tokens, mask)
+        return Glob(self.tokens, mask, auto)
 
     def matches(self, text: str) -> bool:
         auto = self.automaton
@@ -225,22 +315,23 @@ class Glob:
 
     def literal_prefix(self) -> str | None:
         """The text every accepted string starts with, when the glob has one start position."""
-        if self.start & (self.start - 1) or not self.start:
-            return None
-        i = self.start.bit_length() - 1
-        out = []
-        while i < len(self.tokens) and self.tokens[i][0] == LIT:
-            out.append(self.tokens[i][1])
-            i += 1
-        return "".join(out)
+        return self.automaton.prefix(self.start)
 
     def literal_suffix(self) -> str:
-        out = []
-        for kind, ch in reversed(self.tokens):
-            if kind != LIT:
-                break
-            out.append(ch)
-        return "".join(reversed(out))
+        """The literal text every accepted string ends with."""
+        auto = self.automaton
+        if not self.start:
+            return ""
+        remaining = len(self.tokens) - (self.start.bit_length() - 1)
+        return auto.suffix if remaining >= len(auto.suffix) else auto.suffix[len(auto.suffix) - remaining :]
+
+    def may_meet(self, other: Glob) -> bool:
+        """False when the two globs' literal prefixes or suffixes already rule out a common string."""
+        a, b = self.literal_prefix(), other.literal_prefix()
+        if a is not None and b is not None and not _compatible(a, b):
+            return False
+        x, y = self.literal_suffix(), other.literal_suffix()
+        return x.endswith(y) or y.endswith(x)
 
 
 #: A product of automata larger than this is not explored; the answer is then "unknown".
@@ -281,12 +372,19 @@ def _prune(all_of: Sequence[Glob], none_of: Sequence[Glob]) -> tuple[list[Glob],
 
 
 def witness(
-    all_of: Sequence[Glob], none_of: Sequence[Glob] = (), *, filler: str = "x", max_states: int = MAX_STATES
+    all_of: Sequence[Glob],
+    none_of: Sequence[Glob] = (),
+    *,
+    topic: bool = False,
+    filler: str = "x",
+    max_states: int = MAX_STATES,
 ) -> str | None:
     """The shortest string every glob of ``all_of`` accepts and no glob of ``none_of`` does.
 
-    None when there is none (proved). Raises ``Unknown`` when the product grows past ``max_states``.
-    ``filler`` stands for every character no glob names (the alphabet is the globs' literals).
+    With ``topic``, only MQTT topic names a reader can use count: no ``+`` or ``#``, no empty level
+    (no leading, doubled or trailing ``/``), one character at least. None when there is none
+    (proved). Raises ``Unknown`` when the product grows past ``max_states``. ``filler`` stands for
+    every character no glob names (the alphabet is the globs' literals).
     """
     pruned = _prune(all_of, none_of)
     if pruned is None:
@@ -295,41 +393,67 @@ def witness(
     if not positives:
         positives = [Glob.parse("*")]
     globs = positives + negatives
-    autos = [g.automaton for g in globs]
-    literals = sorted({ch for g in globs for kind, ch in g.tokens if kind == LIT} | {"/"})
+    literals = {ch for g in globs for kind, ch in g.tokens if kind == LIT} | {"/"}
+    if topic:
+        literals -= {"+", "#"}
     other = next(c for c in (filler, "x", "y", "z", "q", "0", "_", "~") if c not in literals)
-    alphabet = [other, *literals]
+    alphabet = [other, *sorted(literals)]
     k = len(positives)
-    pos_autos, neg_autos = autos[:k], autos[k:]
-
-    def accepted(state: tuple[int, ...]) -> bool:
-        return all(a.accepts(m) for a, m in zip(pos_autos, state, strict=False)) and not any(
-            a.accepts(m) for a, m in zip(neg_autos, state[k:], strict=True)
-        )
-
-    def dead(state: tuple[int, ...]) -> bool:
-        return not all(state[:k]) or any(a.universal(m) for a, m in zip(neg_autos, state[k:], strict=True))
-
-    start = tuple(g.start for g in globs)
-    if dead(start):
+    pos = [g.automaton for g in positives]
+    neg = [g.automaton for g in negatives]
+    # the last element of a state: 0 nothing read yet, 1 the last character was '/', 2 another one
+    start = (*(g.start for g in globs), 0)
+    if any(a.universal(m) for a, m in zip(neg, start[k:], strict=False)):
         return None
-    if accepted(start):
+    if not topic and _accepted(pos, neg, start, k):
         return ""
     seen: dict[tuple[int, ...], tuple[tuple[int, ...], str] | None] = {start: None}
     queue = deque([start])
     while queue:
         state = queue.popleft()
-        for ch in alphabet:
-            nxt = tuple(a.step(m, ch) if m else 0 for a, m in zip(autos, state, strict=True))
-            if nxt in seen or dead(nxt):
+        allowed: frozenset[str] | None = None
+        for a, m in zip(pos, state, strict=False):
+            chars = a.chars(m)
+            if chars is not None:
+                allowed = chars if allowed is None else allowed & chars
+        for ch in alphabet if allowed is None else [c for c in alphabet if c in allowed]:
+            if topic and ch == "/" and state[-1] != 2:
+                continue
+            nxt = _advance(pos, neg, state, k, ch)
+            if nxt is None or nxt in seen:
                 continue
             seen[nxt] = (state, ch)
-            if accepted(nxt):
+            if (not topic or nxt[-1] == 2) and _accepted(pos, neg, nxt, k):
                 return _path(seen, nxt)
             if len(seen) > max_states:
                 raise Unknown(f"more than {max_states} states")
             queue.append(nxt)
     return None
+
+
+def _advance(
+    pos: Sequence[Automaton], neg: Sequence[Automaton], state: tuple[int, ...], k: int, ch: str
+) -> tuple[int, ...] | None:
+    """The product state after ``ch``, or None when it can lead to no witness."""
+    out = []
+    for a, m in zip(pos, state, strict=False):
+        n = a.step(m, ch)
+        if not n:
+            return None
+        out.append(n)
+    for a, m in zip(neg, state[k:], strict=False):
+        n = a.step(m, ch) if m else 0
+        if n and a.universal(n):
+            return None
+        out.append(n)
+    out.append(1 if ch == "/" else 2)
+    return tuple(out)
+
+
+def _accepted(pos: Sequence[Automaton], neg: Sequence[Automaton], state: tuple[int, ...], k: int) -> bool:
+    return all(a.accepts(m) for a, m in zip(pos, state, strict=False)) and not any(
+        a.accepts(m) for a, m in zip(neg, state[k:], strict=False)
+    )
 
 
 def _path(seen: Mapping[tuple[int, ...], tuple[tuple[int, ...], str] | None], state: tuple[int, ...]) -> str:

@@ -375,13 +375,13 @@ def _ip_in(actual: str, networks: Sequence[str]) -> bool | None:
 
 def _one(positive: str, actual: str, expected: Sequence[str], variables: Mapping[str, str]) -> bool:
     """One actual value against the expected ones, for a positive operator."""
-    if positive == "StringEquals" or positive == "ArnEquals":
+    if positive == "StringEquals":
         return actual in expected
     if positive in ("StringEqualsIgnoreCase", "Bool"):
         return actual.lower() in [e.lower() for e in expected]
     if positive == "StringLike":
         return any(pattern_regex(e, variables).fullmatch(actual) is not None for e in expected)
-    if positive == "ArnLike":
+    if positive in ("ArnLike", "ArnEquals"):  # IAM: both take * and ? in each ARN field
         return any(_arn_like(e, actual, variables) for e in expected)
     if positive == "IpAddress":
         return bool(_ip_in(actual, expected))

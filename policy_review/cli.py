@@ -7,28 +7,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from iot_semantics.policy_eval import Context, evaluate
-from policy_review import diff, inventory, reports, suppressions
+from cloud_assembly import AssemblyError
+from policy_review import diff, inventory, query, reports, suppressions
 from policy_review.engine import review
 from policy_review.model import Finding, Inventory, Severity
-from policy_review.rules.base import arn_prefix, resources_of, statements
-
-
-def can(inv: Inventory, thing: str, action: str, resource: str) -> list[str]:
-    """What each device policy decides for ``thing`` (client ID = thing name, certificate attached).
-
-    ``resource`` is a full ARN or its last part (``topic/dt/x``): the policy's own ARN prefix is used.
-    """
-    answers = []
-    context = Context(client_id=thing, thing_name=thing, is_attached=True)
-    for policy in inv.policies:
-        if policy.kind != "iot" or policy.role != "device":
-            continue
-        prefix = next((p for s in statements(policy) for r in resources_of(s) if (p := arn_prefix(r))), None)
-        full = resource if resource.startswith("arn:") or prefix is None else f"{prefix}:{resource}"
-        decision = evaluate([policy.document], action, full, context)
-        answers.append(f"{policy.name}: {decision.effect.value}")
-    return answers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,36 +25,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--suppressions", type=Path, help="YAML/JSON list of {rule, resource, reason}")
     parser.add_argument("--fail-on", choices=[s.name.lower() for s in Severity], default="high")
     parser.add_argument("--baseline", type=Path, help="another cdk.out: list permissions added, removed, changed")
-    parser.add_argument("--can", nargs=3, metavar=("THING", "ACTION", "RESOURCE"), help="answer one question")
+    parser.add_argument(
+        "--can", nargs=3, metavar=("THING", "ACTION", "RESOURCE"),
+        help="answer one question (exit 0 allow, 1 deny, 2 an unknown action or malformed resource)",
+    )  # fmt: skip
+    parser.add_argument("--policy", help="with --can: ask only the holder of this policy (name or logical ID)")
     args = parser.parse_args(argv)
     inv = Inventory()
     for target in args.targets:
         if not target.exists():
             print(f"error: {target} does not exist (run make demo or cdk synth first)", file=sys.stderr)
             return 2
-        loaded = inventory.load(target)
-        inv.policies += loaded.policies
-        inv.templates += loaded.templates
-        inv.permissions += loaded.permissions
-    if args.can:
-        thing, action, resource = args.can
-        for line in can(inv, thing, action, resource):
-            print(line)
-        return 0
-    findings: list[Finding] = review(inv)
-    suppressed: list[suppressions.Suppressed] = []
-    if args.suppressions:
         try:
-            findings, suppressed = suppressions.apply(findings, suppressions.load(args.suppressions))
-        except suppressions.SuppressionError as exc:
+            inv.extend(inventory.load(target))
+        except AssemblyError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    text = reports.markdown(inv, findings, suppressed)
+    if args.can:
+        try:
+            return query.ask(inv, *args.can, policy=args.policy)
+        except query.QueryError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    findings: list[Finding] = review(inv)
+    suppressed: list[suppressions.Suppressed] = []
+    unmatched: list[suppressions.Suppression] = []
+    try:
+        acknowledged = suppressions.in_source(inv.metadata)
+        if args.suppressions:
+            acknowledged += suppressions.load(args.suppressions)
+        findings, suppressed, unmatched = suppressions.apply(findings, acknowledged)
+    except suppressions.SuppressionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = reports.markdown(inv, findings, suppressed, unmatched)
     if args.baseline:
         if not args.baseline.exists():
             print(f"error: baseline {args.baseline} does not exist", file=sys.stderr)
             return 2
-        lines = list(diff.changes(inventory.load(args.baseline), inv))
+        try:
+            lines = list(diff.changes(inventory.load(args.baseline), inv))
+        except AssemblyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         text += (
             "\n## Changes against the baseline\n\n"
             + ("\n".join(f"- {line}" for line in lines) or "No permission changed.")
@@ -82,10 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.markdown:
         args.markdown.write_text(text)
     if args.json:
-        args.json.write_text(reports.as_json(findings, suppressed))
+        args.json.write_text(reports.as_json(findings, suppressed, unmatched))
     if args.html:
-        args.html.write_text(reports.html_page(inv, findings, suppressed))
+        args.html.write_text(reports.html_page(inv, findings, suppressed, unmatched))
     if args.sarif:
-        args.sarif.write_text(reports.sarif(findings))
+        args.sarif.write_text(reports.sarif(findings, suppressed, unmatched))
     threshold = Severity[args.fail_on.upper()]
     return 1 if any(f.severity >= threshold for f in findings) else 0

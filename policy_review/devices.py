@@ -32,7 +32,7 @@ from policy_review.model import Holder, Policy
 ATTACKER, VICTIMS, BYSTANDER = "1", ("10", "x1"), "2"
 STANDALONE_NAMES = {"1": "dev-1", "10": "dev-10", "x1": "xdev-1", "2": "dev-2"}
 DEFAULT_REGION, DEFAULT_ACCOUNT, DEFAULT_PARTITION = "us-east-1", "123456789012", "aws"
-_ARN = re.compile(r"arn:(aws[a-z-]*):[a-z0-9-]+:([a-z]{2}-[a-z-]+-\d+|):(\d{12}):")
+_ARN = re.compile(r"arn:(aws[a-z-]*):[a-z0-9-]+:([a-z]{2}-[a-z-]+-\d+|):([0-9A-Za-z]{12}):")
 #: Condition keys set by the connection's identity; any other key is the attacker's to choose.
 _IDENTITY_KEYS = {k.lower() for k in (var.CLIENT_ID, var.CERTIFICATE_ID, var.THING_NAME, var.THING_TYPE_NAME,
                                       var.IS_ATTACHED)}  # fmt: skip
@@ -165,7 +165,9 @@ class World:
     def context(self, device: Device, client_id: str | None, free: Mapping[str, str] | None = None) -> Context:
         """The context of ``device``'s certificate connecting with ``client_id`` (None: HTTPS, no connection)."""
         extra = {**self.deployment.bindings(), "iot:Certificate.Subject.CommonName": device.name, **(free or {})}
-        thing = self.by_name(client_id) if client_id is not None and self.thing_variables else None
+        thing = None
+        if client_id is not None and self.thing_variables:
+            thing = device if client_id == device.name else self.by_name(client_id)
         if thing is None:
             return Context(client_id=client_id, certificate_id=device.certificate_id, extra=extra)
         return Context(

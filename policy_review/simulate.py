@@ -201,6 +201,8 @@ class Session:
     client_id: str | None
     free: dict[str, str]
     world_cache: WorldCache
+    #: The connection is assumed (the device's policies grant no Connect; another policy must).
+    assumed: bool = False
     variables: dict[str, str] = field(init=False)
     by_key: dict[str, str] = field(init=False)
     _views: dict[str, View] = field(default_factory=dict, init=False)
@@ -237,7 +239,7 @@ class Session:
         if self.client_id is None:
             return "over HTTPS (no MQTT connection)"
         if self.client_id == self.device.name:
-            return ""
+            return "(connected as itself through a Connect another policy grants)" if self.assumed else ""
         thing = self.world.by_name(self.client_id)
         if thing is not None and thing is not self.device and self.world.thing_variables:
             return f"after connecting with client ID {self.client_id}, the name of a thing its certificate is not attached to"
@@ -455,21 +457,39 @@ def _connect_candidates(world: World, device: Device, cache: WorldCache) -> list
     return list(dict.fromkeys(candidates))
 
 
+def grants_connect(device: Device, cache: WorldCache) -> bool:
+    """Some policy of the device allows iot:Connect at all (conditions aside)."""
+    return any(st.effect is Effect.ALLOW for _, st in cache.statements(device, CONNECT))
+
+
 def sessions(world: World, device: Device, cache: WorldCache) -> list[Session]:
-    """Every connection ``device`` may open (Connect allowed), then the HTTPS one."""
+    """Every connection ``device`` may open (Connect allowed), then the HTTPS one.
+
+    When the device's policies grant no iot:Connect at all, the policy is one of several on the
+    certificate: the device is taken to connect as itself through another policy's Connect.
+    """
     out = []
     seen: set[tuple[tuple[str, str], ...]] = set()
-    for free in world.free_assignments():
-        for client_id in _connect_candidates(world, device, cache):
-            session = Session(world, device, client_id, free, cache)
-            key = tuple(sorted(session.variables.items()))
-            if key in seen:
-                continue
-            if session.allowed(CONNECT, "client", client_id):
-                seen.add(key)
-                out.append(session)
+    if not grants_connect(device, cache):
+        out.append(Session(world, device, device.name, {}, cache, assumed=True))
+    else:
+        for free in world.free_assignments():
+            for client_id in _connect_candidates(world, device, cache):
+                session = Session(world, device, client_id, free, cache)
+                key = tuple(sorted(session.variables.items()))
+                if key in seen:
+                    continue
+                if session.allowed(CONNECT, "client", client_id):
+                    seen.add(key)
+                    out.append(session)
     out.append(Session(world, device, None, world.free_assignments()[0], cache))
     return out
+
+
+def connects_as_itself(session: Session) -> bool:
+    return session.assumed or not grants_connect(session.device, session.world_cache) or session.allowed(
+        CONNECT, "client", session.device.name
+    )
 
 
 # What belongs to a device -------------------------------------------------------------------------
@@ -480,7 +500,7 @@ _OWN_TOPIC_ACTIONS = (PUBLISH, RECEIVE, RETAIN)
 def own_globs(session: Session, rtype: str, actions: Iterable[str]) -> list[Glob]:
     out = []
     for action in actions:
-        out += [p.glob for p in session.view(action).pieces(rtype) if not p.excl and p.glob is not ANY]
+        out += [p.glob for p in session.view(action).pieces(rtype)]
     return out
 
 
@@ -562,34 +582,35 @@ class Analysis:
         return any(k.endswith("-read") and o == other for k, o in self.done)
 
 
+def _api(filters: Iterable[str]) -> tuple[Glob, ...]:
+    """The topics of an AWS API as MQTT filters read as topic languages (``+`` is one level)."""
+    out = []
+    for f in filters:
+        topic_set = delivered(f)
+        assert topic_set is not None
+        out.append(topic_set[0])
+    return tuple(out)
+
+
 @lru_cache(maxsize=256)
 def _reserved_targets(name: str) -> list[tuple[str, Target]]:
-    """The victim's reserved topics, the API topics first (readable witnesses), then each area."""
+    """The victim's reserved topics, exactly as the APIs use them (fact sheet 5.6)."""
     thing = topics.thing_prefix(name)
-    shadow, jobs = topics.shadow_prefix(name), topics.jobs_prefix(name)
-    shadow_topics = [f"{shadow}/{op}" for op in ("update", "get", "delete")]
-    shadow_topics += [f"{shadow}/update/{r}" for r in ("accepted", "delta", "documents", "rejected")]
-    shadow_topics += [f"{shadow}/{op}/{r}" for op in ("get", "delete") for r in ("accepted", "rejected")]
-    job_topics = [f"{jobs}/{op}" for op in ("notify", "notify-next", "get", "start-next", "get/accepted",
-                                             "start-next/accepted")]  # fmt: skip
-    area = {"shadow": f"{shadow}*", "jobs": f"{jobs}*"}
+    ops = [f"{op}{tail}" for op in ("update", "get", "delete") for tail in ("", "/accepted", "/rejected")]
+    ops += ["update/delta", "update/documents"]
+    shadows = [f"{p}/{op}" for p in (topics.shadow_prefix(name), f"{topics.shadow_prefix(name)}/name/+") for op in ops]
+    jobs = topics.jobs_prefix(name)
+    job_topics = [f"{jobs}/{t}" for t in ("notify", "notify-next", "get", "get/+", "start-next", "start-next/+",
+                                          "+/get", "+/get/+", "+/update", "+/update/+")]  # fmt: skip
+    metrics = [topics.defender_metrics_topic(name, f) for f in ("json", "cbor")]
+    others = [*metrics, *(f"{m}/{r}" for m in metrics for r in ("accepted", "rejected")),
+              f"{thing}/greengrass/health/json", f"{thing}/greengrassv2/health/json"]  # fmt: skip
     return [
-        ("shadow", Target((*map(Glob.literal, shadow_topics), Glob.parse(f"{shadow}/name/*"), Glob.parse(area["shadow"])))),
-        ("jobs", Target((*map(Glob.literal, job_topics), Glob.parse(f"{jobs}/*/update"), Glob.parse(area["jobs"])))),
-        ("tunnel", Target((Glob.literal(topics.tunnels_notify_topic(name)),))),
-        (
-            "reserved",
-            Target(
-                tuple(
-                    Glob.literal(t)
-                    for t in (
-                        topics.defender_metrics_topic(name, "json"), topics.defender_metrics_topic(name, "cbor"),
-                        f"{thing}/greengrass/health/json", f"{thing}/greengrassv2/health/json",
-                    )
-                )
-            ),
-        ),
-    ]  # fmt: skip
+        ("shadow", Target(_api(shadows))),
+        ("jobs", Target(_api(job_topics))),
+        ("tunnel", Target(_api([topics.tunnels_notify_topic(name)]))),
+        ("reserved", Target(_api(others))),
+    ]
 
 
 _THING_ACTIONS = (*SHADOW_READ, *SHADOW_WRITE, *JOBS_READ, *JOBS_WRITE)
@@ -606,6 +627,7 @@ def _device_facts(a: Analysis) -> list[Session]:
     c_clients = own_globs(bystander, "client", (CONNECT,))
     c_things = own_globs(bystander, "thing", _THING_ACTIONS)
     own = next((s for s in mine if s.client_id == attacker.name), None)
+    _listed_clients(a, mine)
     for victim in w.victims:
         vs = a.legit(victim)
         base = Glob.parse(f"{topics.thing_prefix(victim.name)}/*")
@@ -622,14 +644,14 @@ def _device_facts(a: Analysis) -> list[Session]:
         ]
         topic_targets = [*_reserved_targets(victim.name), *(("app", t) for t in apps if t.globs)]
         del app
-        clients = Target((Glob.literal(victim.name), *own_globs(vs, "client", (CONNECT,))), tuple(c_clients))
+        clients = Target(tuple(own_globs(vs, "client", (CONNECT,))), tuple(c_clients))
         things = [
             Target(_thing_globs(victim.name)),
             Target(tuple(own_globs(vs, "thing", _THING_ACTIONS)), tuple(c_things)),
         ]
         for s in mine:
             _session_facts(a, s, victim, clients, topic_targets, things)
-        _shared_facts(a, own, vs, victim, (*c_pub, *c_recv, *c_sub))
+        _shared_facts(a, own, vs, victim, (c_pub, c_recv, c_sub), bystander)
     return mine
 
 
@@ -641,8 +663,10 @@ def _session_facts(
     if (
         s.client_id is not None
         and not a.has("connect-as", name)
-        and any(g.matches(s.client_id) for g in clients.globs)
-        and not any(g.matches(s.client_id) for g in clients.excl)
+        and (
+            s.client_id == name
+            or (any(g.matches(s.client_id) for g in clients.globs) and not any(g.matches(s.client_id) for g in clients.excl))
+        )
     ):
         piece = next((p for p in s.view(CONNECT).pieces("client") if p.glob.matches(s.client_id)), None)
         a.add("connect-as", s, CONNECT, "client", Hit(s.client_id, piece) if piece else None, other=name,
@@ -672,53 +696,94 @@ def _session_facts(
                 a.add(kind, s, action, "thing", hit, other=name)
 
 
+def _listed_clients(a: Analysis, mine: list[Session]) -> None:
+    """Client IDs a policy lists by name (client1, client2): any holder may take any of them."""
+    listed: list[tuple[Session, Piece]] = []
+    for s in mine:
+        if s.client_id is None:
+            continue
+        piece = next((p for p in s.view(CONNECT).pieces("client") if _is_literal(p.glob) and "${" not in p.pattern
+                      and p.glob.matches(s.client_id)), None)  # fmt: skip
+        if piece is not None and not re.search(r"#\d+$", s.client_id):
+            listed.append((s, piece))
+    if len(listed) >= 2:
+        s, piece = listed[1]
+        a.add("connect-as", s, CONNECT, "client", Hit(s.client_id or "", piece), other=s.client_id or "",
+              resource=f"client/{s.client_id}",
+              detail=f"a client ID the policy lists beside {listed[0][0].client_id}: each holder may take any of them")
+
+
+#: A topic holding a variable AWS left unsubstituted names no namespace anyone uses.
+_UNSUBSTITUTED = Glob.parse("*${*")
+
+
 def _named(name: str) -> Target:
-    return Target(tuple(Glob.parse(p) for p in (f"{name}/*", f"*/{name}", f"*/{name}/*")) + (Glob.literal(name),))
+    return Target(tuple(Glob.parse(p) for p in (f"{name}/*", f"*/{name}", f"*/{name}/*")) + (Glob.literal(name),),
+                  (_UNSUBSTITUTED,))
 
 
-def _shared_facts(a: Analysis, s: Session | None, vs: Session, victim: Device, c_own: Sequence[Glob]) -> None:
-    """Namespaces every device shares (a piece the bystander's own policy also grants)."""
+def _shared_facts(
+    a: Analysis, s: Session | None, vs: Session, victim: Device, c_own: tuple[list[Glob], list[Glob], list[Glob]],
+    bystander: Session,
+) -> None:
+    """Namespaces every device shares (a piece the bystander's own policy also grants, action by action)."""
     if s is None:
         return
-    shared_pub = [p for p in s.view(PUBLISH).pieces("topic") if _meets(p.glob, c_own)]
-    shared_recv = [p for p in s.view(RECEIVE).pieces("topic") if _meets(p.glob, c_own)]
+    c_pub, c_recv, c_sub = c_own
+    shared_pub = [p for p in s.view(PUBLISH).pieces("topic") if _meets(p.glob, c_pub)]
+    shared_recv = [p for p in s.view(RECEIVE).pieces("topic") if _meets(p.glob, c_recv)]
     name = victim.name
     if shared_pub and not a.wrote(name) and not a.has("shared-write", name):
         for piece in shared_pub:
-            hit = _piece_hit(s, PUBLISH, piece, _named(name))
+            hit = _piece_hit(s, PUBLISH, piece, _named(name), also=bystander)
             if hit:
                 a.add("shared-write", s, PUBLISH, "topic", hit, other=name)
                 break
-    if shared_recv and not a.read_any(name) and not a.has("shared-read", name):
-        if hit := read(s, [_named(name)], recv_only=shared_recv):
+    shared_sub = [p for p in s.view(SUBSCRIBE).pieces("topicfilter") if _meets(p.glob, c_sub, topic=False)]
+    if shared_recv and shared_sub and not a.read_any(name) and not a.has("shared-read", name):
+        hit = read(s, [_named(name)], only=shared_sub, recv_only=shared_recv)
+        if hit and read(bystander, [Target((Glob.literal(hit.name),))]):
             a.add("shared-read", s, RECEIVE, "topic", hit, other=name)
-    if shared_pub and not a.has("channel"):
-        hit = read(vs, [Target(tuple(p.glob for p in shared_pub))])
+    if shared_pub and not a.has("channel") and connects_as_itself(vs):
+        hit = read(vs, [Target(tuple(p.glob for p in shared_pub), (_UNSUBSTITUTED,))])
         if hit is not None and s.allowed(PUBLISH, "topic", hit.name):
             pub = next(p for p in shared_pub if p.glob.matches(hit.name))
             a.add("channel", s, PUBLISH, "topic", Hit(hit.name, pub, hit.topic_filter), other="")
 
 
-def _meets(glob: Glob, others: Sequence[Glob]) -> bool:
+def _meets(glob: Glob, others: Sequence[Glob], *, topic: bool = True) -> bool:
+    """Some name lies in ``glob`` and one of ``others`` (a topic name, or any filter when not ``topic``)."""
     for g in others:
         if not glob.may_meet(g):
             continue
         try:
-            if witness([glob, g], topic=True) is not None:
+            if witness([glob, g, NONEMPTY], topic=topic) is not None:
                 return True
         except Unknown:
             return True
     return False
 
 
-def _piece_hit(s: Session, action: str, piece: Piece, target: Target) -> Hit | None:
+def _piece_hit(s: Session, action: str, piece: Piece, target: Target, *, also: Session | None = None) -> Hit | None:
+    """A name of ``target`` in ``piece`` that ``s`` may use for ``action`` (and ``also`` may too)."""
     excluded, within = s.view(action).deny("topic")
+    others = [None] if also is None else also.view(action).pieces("topic")
+    other_excluded = also.view(action).deny("topic")[0] if also is not None else []
     for tg in target.globs:
         if not piece.glob.may_meet(tg):
             continue
-        name = _search([piece.glob, tg], [*piece.excl, *excluded], within, topic=True)
-        if name is not None and s.allowed(action, "topic", name):
-            return Hit(name, piece)
+        for other in others:
+            if other is not None and not (other.glob.may_meet(tg) and other.glob.may_meet(piece.glob)):
+                continue
+            positives = [piece.glob, tg] + ([other.glob] if other is not None else [])
+            none = [*piece.excl, *excluded, *target.excl, _UNSUBSTITUTED]
+            if other is not None:
+                none += [*other.excl, *other_excluded]
+            name = _search(positives, none, within, topic=True)
+            if name is None or not s.allowed(action, "topic", name):
+                continue
+            if also is None or also.allowed(action, "topic", name):
+                return Hit(name, piece)
     return None
 
 

@@ -38,10 +38,27 @@ POLICY_MANAGEMENT = (
 SERVICE_HOLDERS = ("iot.amazonaws.com",)
 
 
-def _identity_policies(review: Review) -> Iterator[Policy]:
+def _identity_policies(review: Review, *, except_admin: bool = False) -> Iterator[Policy]:
+    """Identity policies; with ``except_admin``, not those IAM-ADMIN already reports (it says it all)."""
+    admin = _admin_policies(review) if except_admin else set()
     for policy in review.inv.policies:
-        if policy.kind == "iam":
+        if policy.kind == "iam" and id(policy) not in admin:
             yield policy
+
+
+def _admin_policies(review: Review) -> set[int]:
+    cached = getattr(review, "_admin", None)
+    if cached is None:
+        probe = Probe.for_policies(review.inv.policies)
+        cached = {
+            id(p) for p in review.inv.policies
+            if p.kind == "iam" and (
+                any(str(p.document.get("ManagedPolicyArn", "")).endswith(m) for m in _ADMIN_MANAGED)
+                or probe.grant(p, "zzprobe:ZzProbeAction", probe.arn("zzprobe", f"{FRESH}/{FRESH}")) is not None
+            )
+        }  # fmt: skip
+        review._admin = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def _service_held(inv: Inventory, policy: Policy) -> bool:
@@ -91,7 +108,7 @@ ADMIN = Rule(
 
 
 def _service_wide(review: Review) -> Iterator[Found]:
-    for policy in _identity_policies(review):
+    for policy in _identity_policies(review, except_admin=True):
         managed = str(policy.document.get("ManagedPolicyArn", ""))
         if managed.endswith("FullAccess") and not any(managed.endswith(m) for m in _ADMIN_MANAGED):
             yield Found(policy, f"the AWS managed policy {managed} grants every action of a service",
@@ -130,7 +147,7 @@ def _passrole(review: Review) -> Iterator[Found]:
     known = [Glob.literal(n) for n in _role_names(review.inv)]
     head = probe.arn("iam", "role/")
     bindings = probe.deployment.bindings()
-    for policy in _identity_policies(review):
+    for policy in _identity_policies(review, except_admin=True):
         for st in policy.compiled.statements:
             if not st.valid or st.effect is not Effect.ALLOW or not st.matches_action("iam:PassRole"):
                 continue
@@ -169,7 +186,7 @@ PASSROLE_BROAD = Rule(
 
 def _probing(review: Review, actions: tuple[str, ...], *, skip_service_held: bool) -> Iterator[tuple[Policy, str, str]]:
     probe = Probe.for_policies(review.inv.policies)
-    for policy in _identity_policies(review):
+    for policy in _identity_policies(review, except_admin=True):
         if skip_service_held and _service_held(review.inv, policy):
             continue
         if not policy.compiled.statements:
@@ -258,7 +275,7 @@ _IOT_DATA_PROBES = (
 
 def _iot_data(review: Review) -> Iterator[Found]:
     probe = Probe.for_policies(review.inv.policies)
-    for policy in _identity_policies(review):
+    for policy in _identity_policies(review, except_admin=True):
         for action, resource in _IOT_DATA_PROBES:
             target = probe.arn("iot", resource.format(t=FRESH))
             st = probe.grant(policy, action, target)
@@ -280,4 +297,29 @@ IOT_DATA_BROAD = Rule(
     see_also=("Device Defender IOT_ROLE_ALIAS_OVERLY_PERMISSIVE_CHECK (ALLOWS_BROAD_ACCESS_TO_IOT_DATA_PLANE_ACTIONS)",),
 )
 
-RULES = (ADMIN, SERVICE_WIDE, PASSROLE_BROAD, PRIVILEGE_ESCALATION, POLICY_MANAGEMENT_RULE, NOT_ALLOW, IOT_DATA_BROAD)
+#: Certificate actions that take devices off the fleet (or register rogue ones) when allowed on any certificate.
+CERTIFICATE_CONTROL = ("iot:UpdateCertificate", "iot:DeleteCertificate", "iot:DetachThingPrincipal",
+                       "iot:AttachThingPrincipal", "iot:RegisterCertificateWithoutCA")  # fmt: skip
+
+
+def _certificate_control(review: Review) -> Iterator[Found]:
+    for policy, hits, label in _probing(review, CERTIFICATE_CONTROL, skip_service_held=True):
+        yield Found(policy, f"allows {hits} on every device certificate (statement {label}): a leaked credential of "
+                            "the holder deactivates or reassigns the whole fleet's identities", f"certificates::{label}")
+
+
+CERTIFICATE_CONTROL_RULE = Rule(
+    id="IAM-IOT-CERTIFICATE-CONTROL",
+    severity=Severity.MEDIUM,
+    title="An IAM identity controls every device certificate",
+    explanation="UpdateCertificate, DeleteCertificate or thing-principal changes on cert/* (or *) let the holder "
+    "revoke or move every device's identity.",
+    fix="Scope to the certificates the identity manages (a claim certificate's ID, or via a tag condition), or keep "
+    "the action in an AWS IoT service role (mitigation actions).",
+    check=_certificate_control,
+    see_also=("Cloudsplaining InfrastructureModification (write without resource constraints)",
+              "cdk-nag AwsSolutions-IAM5[Resource::cert/*]"),  # fmt: skip
+)
+
+RULES = (ADMIN, SERVICE_WIDE, PASSROLE_BROAD, PRIVILEGE_ESCALATION, POLICY_MANAGEMENT_RULE, NOT_ALLOW, IOT_DATA_BROAD,
+         CERTIFICATE_CONTROL_RULE)  # fmt: skip

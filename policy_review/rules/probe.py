@@ -67,6 +67,8 @@ def fresh(probe: Probe, action: str) -> list[str]:
         kinds = [k for k in ("role", "user", "group", "policy") if k in lowered] or ["role"]
         return [probe.arn("iam", f"{k}/{FRESH}") for k in kinds]
     if service == "iot":
+        if "certificate" in lowered or "thingprincipal" in lowered:
+            return [probe.arn("iot", f"cert/{FRESH}")]
         if "principalpolicy" in lowered or lowered in ("attachpolicy", "detachpolicy"):
             return [probe.arn("iot", f"cert/{FRESH}"), probe.arn("iot", f"policy/{FRESH}"),
                     probe.arn("iot", f"thinggroup/{FRESH}")]  # fmt: skip

@@ -25,6 +25,25 @@ class Location:
     type: str
 
 
+@dataclass(frozen=True)
+class Located:
+    """A record of one template resource: ``at`` says where; ``stack``, ``logical_id``, ``path`` read it."""
+
+    at: Location
+
+    @property
+    def stack(self) -> str:
+        return self.at.stack
+
+    @property
+    def logical_id(self) -> str:
+        return self.at.logical_id
+
+    @property
+    def path(self) -> str:
+        return self.at.path
+
+
 class PolicyRole(StrEnum):
     """What an IoT policy is for, decided from its structure (``cloud_assembly.roles``)."""
 
@@ -41,8 +60,7 @@ class PolicyRole(StrEnum):
 
 
 @dataclass(frozen=True)
-class IotPolicy:
-    at: Location
+class IotPolicy(Located):
     name: str
     #: The document; empty when it could not be read (``problems`` says why).
     document: dict[str, Any]
@@ -58,10 +76,9 @@ class InlinePolicy:
 
 
 @dataclass(frozen=True)
-class IamRole:
+class IamRole(Located):
     """``AWS::IAM::Role`` (``kind`` "role"), or ``AWS::IAM::User``/``Group`` (no trust policy)."""
 
-    at: Location
     trust: dict[str, Any]
     inline: tuple[InlinePolicy, ...]
     #: Managed policy ARNs as resolved text (a Ref to a managed policy of this stack reads ``${Logical}``).
@@ -75,14 +92,13 @@ class IamRole:
 
 
 @dataclass(frozen=True)
-class IamPolicy:
+class IamPolicy(Located):
     """``AWS::IAM::Policy``, ``ManagedPolicy``, ``RolePolicy``, ``UserPolicy`` or ``GroupPolicy``.
 
     ``roles``/``users``/``groups`` are logical IDs of this stack (named by ``Ref``); ``*_names``
     hold names given as text, matched against the identities' own names.
     """
 
-    at: Location
     name: str
     document: dict[str, Any]
     roles: tuple[str, ...]
@@ -94,10 +110,9 @@ class IamPolicy:
 
 
 @dataclass(frozen=True)
-class ResourcePolicy:
+class ResourcePolicy(Located):
     """A resource-based policy: a KMS key policy, an SNS topic, SQS queue, S3 bucket or secret policy."""
 
-    at: Location
     service: str
     document: dict[str, Any]
     #: The resources it governs, as resolved text.
@@ -106,8 +121,7 @@ class ResourcePolicy:
 
 
 @dataclass(frozen=True)
-class RoleAlias:
-    at: Location
+class RoleAlias(Located):
     name: str
     #: The role's logical ID when the alias points at a role of the same stack, else None.
     role_logical_id: str | None
@@ -116,8 +130,7 @@ class RoleAlias:
 
 
 @dataclass(frozen=True)
-class LambdaPermission:
-    at: Location
+class LambdaPermission(Located):
     function: str
     #: The principal as resolved text (``iot.${AWS::URLSuffix}`` when written with an intrinsic).
     principal: str
@@ -129,8 +142,7 @@ class LambdaPermission:
 
 
 @dataclass(frozen=True)
-class LambdaFunction:
-    at: Location
+class LambdaFunction(Located):
     handler: str | None
     #: The code's directory inside the cloud assembly (relative), when the code is a local asset.
     code_asset: str | None
@@ -148,8 +160,7 @@ class TemplatePolicy:
 
 
 @dataclass(frozen=True)
-class ProvisioningTemplate:
-    at: Location
+class ProvisioningTemplate(Located):
     name: str
     #: ``TemplateBody`` as the template holds it (a JSON string), for the provisioning service.
     body_source: str | dict[str, Any]
@@ -166,36 +177,31 @@ class ProvisioningTemplate:
 
 
 @dataclass(frozen=True)
-class ThingType:
-    at: Location
+class ThingType(Located):
     name: str
 
 
 @dataclass(frozen=True)
-class ThingGroup:
-    at: Location
+class ThingGroup(Located):
     name: str
     parent: str | None
 
 
 @dataclass(frozen=True)
-class Table:
-    at: Location
+class Table(Located):
     name: str
     key_schema: list[dict[str, str]]
     attribute_definitions: list[dict[str, str]]
 
 
 @dataclass(frozen=True)
-class Certificate:
-    at: Location
+class Certificate(Located):
     #: The CSR the stack creates the certificate from (None for other certificate sources).
     csr: str | None
 
 
 @dataclass(frozen=True)
-class PolicyPrincipalAttachment:
-    at: Location
+class PolicyPrincipalAttachment(Located):
     policy_name: str
     #: Logical ID of the principal (a certificate of this stack) when the template names it by GetAtt.
     principal_logical_id: str | None

@@ -12,7 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 #: Properties that hold a resource's own name, checked in this order.
-NAME_PROPERTIES = ("PolicyName", "TemplateName", "ThingGroupName", "ThingTypeName", "TableName", "FunctionName")
+NAME_PROPERTIES = (
+    "PolicyName", "TemplateName", "ThingGroupName", "ThingTypeName", "TableName", "FunctionName", "RoleName", "RoleAlias",
+    "ManagedPolicyName", "UserName", "GroupName", "TopicName",
+)  # fmt: skip
 #: Name length limits of generated names (64 unless listed).
 _NAME_LIMITS = {"AWS::DynamoDB::Table": 255}
 _DEFAULT_LIMIT = 64

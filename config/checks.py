@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from config import defender
+from config.defender import checks as defender_checks
 from config.errors import ConfigIssue
 from config.models import Fleet, FleetConfig
 from config.patterns import PLACEHOLDER, max_width, parse_name_template
 from iot_semantics import limits, names
+from iot_semantics.arns import WORST_CASE_IOT_ARN_PREFIX
+from iot_semantics.policies import claim_policy_document, device_policy_document
 
 
 def check(config: FleetConfig) -> list[ConfigIssue]:
@@ -39,7 +41,7 @@ def check(config: FleetConfig) -> list[ConfigIssue]:
             )
         seen_templates[template] = fleet.name
         issues += _fleet(config, fleet, path)
-    issues += defender.check(config)
+    issues += defender_checks.check(config)
     return issues
 
 
@@ -154,6 +156,7 @@ def _fleet(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[ConfigIssue
     yield from _attributes(config, fleet, path)
     yield from _placeholders(fleet, "device_configuration", dict(fleet.device_configuration), path)
     yield from _provisioning(config, fleet, path)
+    yield from _policy_sizes(config, fleet, path)
 
 
 def _thing_name(fleet: Fleet, path: str) -> Iterator[ConfigIssue]:
@@ -245,4 +248,35 @@ def _provisioning(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[Conf
                 "a device's thing name could start with this prefix, so a claim connection could take over "
                 "that device's client ID; include a character thing names cannot hold (such as '.') or make "
                 "thing_name start with different fixed text",
+            )
+
+
+def _policy_sizes(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[ConfigIssue]:
+    """The fleet's IoT policies fit AWS IoT's quota in every region (rendered with the longest ARNs)."""
+    limit = limits.POLICY_DOCUMENT_MAX_NON_WHITESPACE
+    device = limits.non_whitespace_length(
+        device_policy_document(config.device_access_of(fleet), WORST_CASE_IOT_ARN_PREFIX)
+    )
+    if device > limit:
+        topics = fleet.topics
+        yield ConfigIssue(
+            f"{path}.topics",
+            f"{len(topics.publish)} publish and {len(topics.subscribe)} subscribe namespaces",
+            f"make the fleet's device policy {device} non-whitespace characters in the longest region; AWS IoT "
+            f"accepts {limit}: use fewer or shorter namespaces, or switch off features the devices do not use",
+        )
+    if fleet.provisioning.by_claim:
+        claim = limits.non_whitespace_length(
+            claim_policy_document(
+                template_name=config.template_name_of(fleet),
+                client_id_prefix=config.claim_prefix_of(fleet),
+                arn_prefix=WORST_CASE_IOT_ARN_PREFIX,
+            )
+        )
+        if claim > limit:
+            yield ConfigIssue(
+                f"{path}.provisioning",
+                config.claim_prefix_of(fleet),
+                f"make the claim policy {claim} non-whitespace characters; AWS IoT accepts {limit}: shorten "
+                "claim_client_id_prefix or the template name",
             )

@@ -36,12 +36,18 @@ class ConfigError(Exception):
         return "\n".join(lines)
 
 
+class Verbatim(str):
+    """A value shown as it is, not quoted (``(empty)``, a YAML scalar as written)."""
+
+
 _MISSING = object()
 
 
 def _show(value: object) -> str:
     if value is _MISSING or value is None:
         return "(missing)"
+    if isinstance(value, Verbatim):
+        return str(value)
     if isinstance(value, str):
         text = value if len(value) <= 80 else value[:77] + "..."
         return repr(text)

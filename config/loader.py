@@ -10,10 +10,19 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from config import checks, csr
-from config.errors import MISSING, ConfigError, ConfigIssue
+from config.errors import MISSING, ConfigError, ConfigIssue, Verbatim
 from config.models import FleetConfig
 
 DEFAULT_CONFIG = Path(__file__).with_name("fleet.yaml")
+FieldPath = tuple[str | int, ...]
+#: Pydantic error types for a value of the wrong shape, and the rule a user can act on.
+_SHAPE_RULES = {
+    "tuple_type": "must be a list: write [{value}], or one '- item' line per value",
+    "list_type": "must be a list: write [{value}], or one '- item' line per value",
+    "dict_type": "must be a mapping: one 'key: value' line per entry, indented below the field",
+}
+#: What YAML made of an unquoted scalar that was meant as text.
+_YAML_KINDS = {bool: "true/false", int: "number", float: "number"}
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -38,9 +47,9 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _line_index(node: yaml.Node | None, prefix: tuple[str | int, ...] = ()) -> dict[tuple[str | int, ...], int]:
+def _line_index(node: yaml.Node | None, prefix: FieldPath = ()) -> dict[FieldPath, int]:
     """Map each field path to its 1-based line in the file."""
-    index: dict[tuple[str | int, ...], int] = {}
+    index: dict[FieldPath, int] = {}
     if node is None:
         return index
     index[prefix] = node.start_mark.line + 1
@@ -55,6 +64,18 @@ def _line_index(node: yaml.Node | None, prefix: tuple[str | int, ...] = ()) -> d
     return index
 
 
+def _scalar_text(node: yaml.Node | None, loc: FieldPath) -> str | None:
+    """The text of the scalar at ``loc`` as the file writes it (before YAML typed it)."""
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if str(k.value) == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return None
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else None
+
+
 def _render_path(loc: tuple[str | int, ...]) -> str:
     out = ""
     for part in loc:
@@ -62,7 +83,7 @@ def _render_path(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-def _lookup_line(index: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...]) -> int | None:
+def _lookup_line(index: dict[FieldPath, int], loc: FieldPath) -> int | None:
     while loc:
         if loc in index:
             return index[loc]
@@ -70,7 +91,7 @@ def _lookup_line(index: dict[tuple[str | int, ...], int], loc: tuple[str | int, 
     return index.get(())
 
 
-def _parse_path(path: str) -> tuple[str | int, ...]:
+def _parse_path(path: str) -> FieldPath:
     parts: list[str | int] = []
     for token in path.replace("[", ".[").split("."):
         if not token:
@@ -82,30 +103,50 @@ def _parse_path(path: str) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
-def _issue_from_pydantic(err: ErrorDetails, index: dict[tuple[str | int, ...], int]) -> ConfigIssue:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    kind = err["type"]
+def _rule_and_value(err: ErrorDetails, node: yaml.Node | None, loc: FieldPath) -> tuple[str, object]:
+    kind, value = err["type"], err.get("input")
     if kind == "missing":
-        rule, value = "is required", MISSING
-    elif kind == "extra_forbidden":
-        rule, value = "is not a known field (check its spelling; docs/config-reference.md lists them)", err["input"]
-    elif kind == "value_error":
-        rule, value = str(err["msg"]).removeprefix("Value error, "), err["input"]
-    elif kind in ("too_short", "too_long"):
-        rule, value = str(err["msg"]).lower(), err["input"]
-    else:
-        rule, value = f"{err['msg'].lower()}", err["input"]
+        return "is required", MISSING
+    if kind == "extra_forbidden":
+        return "is not a known field (check its spelling; docs/config-reference.md lists them)", value
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, "), value
+    if kind in _SHAPE_RULES:
+        return _SHAPE_RULES[kind].format(value=value if isinstance(value, str | int | float) else "..."), value
+    text = _scalar_text(node, loc)
+    if kind == "string_type" and type(value) in _YAML_KINDS and text is not None:
+        converted = "" if text == str(value) else f" ({value!r})"
+        return (
+            f'must be text, but YAML reads it unquoted as a {_YAML_KINDS[type(value)]}{converted}; quote it: "{text}"',
+            Verbatim(text),
+        )
+    return str(err["msg"]).lower(), value
+
+
+def _issue_from_pydantic(err: ErrorDetails, index: dict[FieldPath, int], node: yaml.Node | None) -> ConfigIssue:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    rule, value = _rule_and_value(err, node, loc)
     return ConfigIssue(_render_path(loc), value, rule, _lookup_line(index, loc))
 
 
-def load(path: str | Path = DEFAULT_CONFIG) -> FleetConfig:
-    """Read, validate and freeze the fleet config at ``path``."""
-    file = str(path)
-    source = Path(path)
+def _read(source: Path, file: str) -> str:
+    """The file's text: UTF-8, a byte-order mark accepted (as spreadsheets and Windows editors write it)."""
     try:
-        text = source.read_text(encoding="utf-8")
+        raw = source.read_bytes()
     except OSError as exc:
         raise ConfigError(file, [ConfigIssue("", file, f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        rule = (
+            f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line} is not UTF-8, as a Latin-1 or "
+            "Windows-1252 editor writes é or ü); save the file as UTF-8"
+        )
+        raise ConfigError(file, [ConfigIssue("", Verbatim("(encoding)"), rule, line)]) from None
+
+
+def _parse(text: str, file: str) -> tuple[yaml.Node | None, Any]:
     try:
         node = yaml.compose(text, Loader=_UniqueKeyLoader)
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
@@ -114,13 +155,30 @@ def load(path: str | Path = DEFAULT_CONFIG) -> FleetConfig:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(file, [ConfigIssue("", "(YAML)", f"is not valid YAML: {problem}", line)]) from None
-    index = _line_index(node)
+    if data is None:
+        rule = (
+            "the file holds no configuration (it is empty or only comments); write the fleet as a YAML "
+            "mapping with name_prefix, stage, thing_types and fleets (config/fleet.yaml is an example)"
+        )
+        raise ConfigError(file, [ConfigIssue("", Verbatim("(empty)"), rule, 1)])
     if not isinstance(data, dict):
-        raise ConfigError(file, [ConfigIssue("", type(data).__name__, "the file must hold a YAML mapping", 1)])
+        shape = "a list" if isinstance(data, list) else f"a single value ({data!r})"
+        raise ConfigError(
+            file, [ConfigIssue("", Verbatim(shape), "the file must hold a YAML mapping (field: value lines)", 1)]
+        )
+    return node, data
+
+
+def load(path: str | Path = DEFAULT_CONFIG) -> FleetConfig:
+    """Read, validate and freeze the fleet config at ``path``."""
+    file = str(path)
+    source = Path(path)
+    node, data = _parse(_read(source, file), file)
+    index = _line_index(node)
     try:
         config = FleetConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(file, [_issue_from_pydantic(e, index) for e in exc.errors()]) from None
+        raise ConfigError(file, [_issue_from_pydantic(e, index, node) for e in exc.errors()]) from None
     issues = checks.check(config)
     config, csr_issues = csr.attach_claim_csrs(config, source.parent)
     issues += csr_issues

@@ -7,6 +7,7 @@ Every rule's message says what is allowed, so a bad value can be fixed from the 
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -15,8 +16,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from config import patterns
-from config.defender import Defender
-from iot_semantics import names
+from config.defender.models import Defender
+from iot_semantics import names, regions
+from iot_semantics.policies import DeviceTopicAccess
 
 
 class _Model(BaseModel):
@@ -59,7 +61,14 @@ class Environment(_Model):
     @field_validator("region")
     @classmethod
     def _region(cls, v: str | None) -> str | None:
-        return None if v is None else _match(v, REGION, "must be an AWS region name such as eu-west-1")
+        if v is None:
+            return None
+        _match(v, REGION, "must be an AWS region name such as eu-west-1")
+        if v not in regions.REGIONS:
+            close = difflib.get_close_matches(v, sorted(regions.REGIONS), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ValueError(f"is not an AWS region; {hint}(the known regions are listed in iot_semantics/regions.py)")
+        return v
 
 
 class ThingType(_Model):
@@ -308,6 +317,19 @@ class FleetConfig(_Model):
 
     def device_policy_name_of(self, fleet: Fleet) -> str:
         return self.qualified(f"{fleet.name}-device")
+
+    def device_access_of(self, fleet: Fleet) -> DeviceTopicAccess:
+        """What the fleet's device policy grants: its namespaces and the reserved topics it switches on."""
+        features = fleet.features
+        return DeviceTopicAccess(
+            thing_type_name=self.thing_type_name(fleet.thing_type),
+            publish_namespaces=fleet.topics.publish,
+            subscribe_namespaces=fleet.topics.subscribe,
+            shadow=features.shadow,
+            jobs=features.jobs,
+            defender_metrics_format=features.defender_metrics_format if features.defender_metrics else None,
+            tunnel_notify=features.tunnel_notify,
+        )
 
     def claim_policy_name_of(self, fleet: Fleet) -> str:
         return self.qualified(f"{fleet.name}-claim")

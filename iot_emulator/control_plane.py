@@ -202,7 +202,12 @@ class ControlPlane:
                 pass
 
         self._server = ThreadingHTTPServer((host, port), Handler)
-        threading.Thread(target=self._server.serve_forever, name="iot-double-control-plane", daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="iot-double-control-plane",
+            daemon=True,
+        ).start()
         bound: int = self._server.server_address[1]
         return bound
 

@@ -118,6 +118,9 @@ class Double:
         self._thread.start()
         port = asyncio.run_coroutine_threadsafe(self.edge.start(), self._loop).result(timeout=10)
         self._stopping = threading.Event()
+        #: Certificates the sweeper deleted; ``swept`` is notified after each pass.
+        self.swept = threading.Condition()
+        self.swept_ids: set[str] = set()
         self._sweeper = threading.Thread(target=self._sweep, name="iot-double-sweeper", daemon=True)
         self._sweeper.start()
         self.endpoint = Endpoint(ENDPOINT_HOST, port, self.ca.cert_path)
@@ -126,7 +129,10 @@ class Double:
     def _sweep(self) -> None:
         """Delete certificates whose ownership token expired unused (AWS does this at expiry)."""
         while not self._stopping.wait(1.0):
-            self.service.sweep_expired()
+            gone = self.service.sweep_expired()
+            with self.swept:
+                self.swept_ids.update(gone)
+                self.swept.notify_all()
 
     def stop(self) -> None:
         if hasattr(self, "_stopping"):

@@ -23,7 +23,7 @@ from typing import Any
 import cloud_assembly as ca
 from cloud_assembly.conditions import MAX_ASSIGNMENTS
 from iot_semantics.template_eval import CERTIFICATE_ID, TemplateError, evaluate, resolve_parameters
-from policy_review.model import Holder, Identity, Inventory, LambdaPermission, Policy, RoleAlias, Template
+from policy_review.model import Holder, Identity, Inventory, Policy, Template
 
 #: AWS managed policies whose content the review knows without reading them (IAM reference).
 MANAGED_POLICY_HINT = "ManagedPolicyArn"
@@ -124,23 +124,9 @@ def _logical(text: str) -> str | None:
     return text[2:-1] if text.startswith("${") and text.endswith("}") and "." not in text else None
 
 
-def _hook_functions(variant: ca.Variant) -> set[str]:
-    return {t.hook_function for t in variant.of(ca.ProvisioningTemplate) if t.hook_function}
-
-
-def _permission(record: ca.LambdaPermission, hooks: set[str], variant: str) -> LambdaPermission:
-    at = record.at
-    function = record.function
-    logical = function[2:].split(".", 1)[0] if function.startswith("${") else _logical(function)
-    return LambdaPermission(
-        at.stack, at.logical_id, at.path, function, record.principal, record.source_arn, record.source_account,
-        record.action, record.principal_org_id, logical in hooks, variant,
-    )  # fmt: skip
-
-
 def _records(inv: Inventory, variant: ca.Variant) -> None:
     label = variant.label
-    hooks = _hook_functions(variant)
+    inv.hook_functions |= {(t.stack, t.hook_function) for t in variant.of(ca.ProvisioningTemplate) if t.hook_function}
     for record in variant.records:
         at = record.at
         if isinstance(record, ca.IotPolicy):
@@ -161,15 +147,10 @@ def _records(inv: Inventory, variant: ca.Variant) -> None:
                 Policy("resource", name, at.stack, at.logical_id, at.path, record.document, at.type, variant=label,
                        problems=record.problems)
             )  # fmt: skip
-        elif isinstance(record, ca.RoleAlias):
-            inv.role_aliases.append(
-                RoleAlias(
-                    record.name, at.stack, at.logical_id, at.path, record.role_logical_id, record.role_arn,
-                    record.credential_duration, label,
-                )
-            )  # fmt: skip
-        elif isinstance(record, ca.LambdaPermission):
-            inv.permissions.append(_permission(record, hooks, label))
+        elif isinstance(record, ca.RoleAlias) and record not in inv.role_aliases:
+            inv.role_aliases.append(record)
+        elif isinstance(record, ca.LambdaPermission) and record not in inv.permissions:
+            inv.permissions.append(record)
 
 
 def _find_policy(policies: Iterable[Policy], name: str, stack: str) -> Policy | None:

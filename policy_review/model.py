@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
 
+import cloud_assembly as ca
 from iot_semantics.policy_eval import CompiledPolicy, compile_policy
 
 PolicyKind = Literal["iot", "iam", "trust", "resource", "lambda-permission"]
@@ -61,33 +62,9 @@ class Template:
     role_logical_id: str | None = None
 
 
-@dataclass(frozen=True)
-class LambdaPermission:
-    stack: str
-    logical_id: str
-    path: str
-    function: str
-    principal: str
-    source_arn: Any
-    source_account: Any
-    action: str = "lambda:InvokeFunction"
-    principal_org_id: Any = None
-    #: True when the function is a provisioning template's pre-provisioning hook.
-    is_hook: bool = False
-    variant: str = ""
-
-
-@dataclass(frozen=True)
-class RoleAlias:
-    name: str
-    stack: str
-    logical_id: str
-    path: str
-    #: The role's logical ID when the alias points at a role in the same stack, else None.
-    role_logical_id: str | None
-    role_arn: str
-    credential_duration: int | None
-    variant: str = ""
+#: A Lambda invoke permission and an IoT role alias are read as the cloud-assembly reader gives them.
+LambdaPermission = ca.LambdaPermission
+RoleAlias = ca.RoleAlias
 
 
 @dataclass(frozen=True)
@@ -139,6 +116,14 @@ class Inventory:
     metadata: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     #: What the reader could not read (stack-level: too many condition assignments, ...).
     notes: list[tuple[str, str, str]] = field(default_factory=list)
+    #: (stack, logical ID) of every Lambda function a provisioning template calls as its hook.
+    hook_functions: set[tuple[str, str]] = field(default_factory=set)
+
+    def is_hook(self, permission: LambdaPermission) -> bool:
+        """The permission lets something invoke a template's pre-provisioning hook."""
+        function = permission.function
+        logical = function[2:].split(".", 1)[0].rstrip("}") if function.startswith("${") else function
+        return (permission.stack, logical) in self.hook_functions
 
     def role_policies(self, stack: str, role_logical_id: str) -> list[Policy]:
         """Every IAM policy an identity holds: inline, managed (by ARN or Ref) and attached policies."""
@@ -156,6 +141,7 @@ class Inventory:
         self.holders += other.holders
         self.metadata.update(other.metadata)
         self.notes += other.notes
+        self.hook_functions |= other.hook_functions
 
 
 @dataclass(frozen=True)

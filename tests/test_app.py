@@ -16,6 +16,7 @@ CFN_LINT = Path(sys.executable).with_name("cfn-lint")
 CDK = ROOT / "node_modules" / ".bin" / "cdk"
 
 
+@pytest.mark.integration  # runs cfn-lint as a subprocess over the templates
 def test_cfn_lint_reports_no_error_on_any_template(synth: Synth) -> None:
     templates = sorted(synth.outdir.glob("*.template.json"))
     assert len(templates) == len(synth.stacks)
@@ -57,6 +58,7 @@ def _cli_env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not CDK.exists(), reason="CDK CLI not installed (make setup runs npm ci)")
 def test_cdk_cli_synth_of_the_example_writes_one_template_per_stack(tmp_path: Path) -> None:
     """The README path: cdk.json runs the app with the venv; no claim CSR -> no certificate."""
@@ -79,6 +81,7 @@ def test_cdk_cli_synth_of_the_example_writes_one_template_per_stack(tmp_path: Pa
     assert "FleetSensorsClaimCertificateId" not in template["Outputs"]
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not CDK.exists(), reason="CDK CLI not installed (make setup runs npm ci)")
 def test_bad_config_through_the_cli_gives_the_message_not_a_traceback(tmp_path: Path) -> None:
     data = example_data()

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import ROOT
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (make setup)")
 @pytest.mark.skipif(not (ROOT / "node_modules" / ".bin" / "cdk").exists(), reason="CDK CLI not installed (make setup)")
 def test_demo_script_runs_end_to_end() -> None:

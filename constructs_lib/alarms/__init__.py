@@ -1,3 +1,4 @@
 from constructs_lib.alarms.infrastructure import SecurityAlarms
+from constructs_lib.alarms.provisioning import ProvisioningThresholds, add_provisioning_alarms
 
-__all__ = ["SecurityAlarms"]
+__all__ = ["ProvisioningThresholds", "SecurityAlarms", "add_provisioning_alarms"]

@@ -6,13 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Aws
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
 from constructs_lib import nag
+from constructs_lib.alarms import SecurityAlarms
 from constructs_lib.iot_service import iot_service_role
+from contracts.outputs import pascal
 from iot_semantics import defender as dd
 
 AUDIT_MANAGED_POLICY = "service-role/AWSIoTDeviceDefenderAudit"
@@ -85,11 +88,20 @@ class AuditScheduleDef:
 
 
 class ScheduledAudits(Construct):
+    """Scheduled audits; with ``alarms``, an alarm per critical check of each schedule on its findings."""
+
     def __init__(
-        self, scope: Construct, id_: str, *, schedules: Sequence[AuditScheduleDef], after: Construct | None
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        schedules: Sequence[AuditScheduleDef],
+        after: Construct | None,
+        alarms: SecurityAlarms | None = None,
     ) -> None:
         super().__init__(scope, id_)
         self.audits: dict[str, iot.CfnScheduledAudit] = {}
+        self.alarms: list[cloudwatch.Alarm] = []
         for i, s in enumerate(schedules):
             unknown = [c for c in s.checks if c not in dd.SCHEDULABLE_CHECKS]
             if unknown:
@@ -106,3 +118,24 @@ class ScheduledAudits(Construct):
             if after is not None:
                 audit.node.add_dependency(after)
             self.audits[s.name] = audit
+        if alarms is not None:
+            self.alarms = [
+                _critical_alarm(alarms, s, c) for s in schedules for c in s.checks if c in dd.CRITICAL_CHECKS
+            ]
+
+
+def _schedule_id(name: str) -> str:
+    """``acme-dev-monthly_deep`` -> ``AcmeDevMonthly_deep``: words between dashes capitalised and
+    underscores kept (unlike ``contracts.outputs.pascal``), so deployed alarms keep their logical IDs."""
+    return "".join(word.capitalize() for word in name.split("-") if word)
+
+
+def _critical_alarm(alarms: SecurityAlarms, schedule: AuditScheduleDef, check: str) -> cloudwatch.Alarm:
+    return alarms.add(
+        f"Audit{_schedule_id(schedule.name)}{pascal(check.lower())}",
+        metric_name="NonCompliantResources",
+        dimensions={"CheckName": check, "ScheduledAuditName": schedule.name},
+        threshold=1,
+        period=Duration.hours(1),
+        description=f"Critical audit check {check} found non-compliant resources ({schedule.name})",
+    )

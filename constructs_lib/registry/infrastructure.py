@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
+from contracts.outputs import pascal
+
 
 @dataclass(frozen=True)
 class ThingTypeSpec:
@@ -24,7 +26,7 @@ class ThingGroupSpec:
 
 
 def _logical(name: str) -> str:
-    return "".join(part.capitalize() for part in name.replace(":", "-").replace("_", "-").split("-") if part)
+    return pascal(name.replace(":", "-"))
 
 
 class ThingRegistry(Construct):

@@ -158,8 +158,8 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str) if value is not None else ""
 
 
-def _lambda_subject(permission: LambdaPermission) -> str:
-    what = "the pre-provisioning hook " if permission.is_hook else ""
+def _lambda_subject(review: Review, permission: LambdaPermission) -> str:
+    what = "the pre-provisioning hook " if review.inv.is_hook(permission) else ""
     return f"{what}{permission.function}"
 
 
@@ -167,7 +167,7 @@ def _lambda_public(review: Review) -> Iterator[Found]:
     for p in review.inv.permissions:
         principal = normalize(p.principal)
         if principal in ("*", '{"AWS": "*"}') and not (p.source_account or p.source_arn or p.principal_org_id):
-            yield Found(p, f"{_lambda_subject(p)} may be invoked ({p.action}) by anyone: Principal * without "
+            yield Found(p, f"{_lambda_subject(review, p)} may be invoked ({p.action}) by anyone: Principal * without "
                            "SourceAccount, SourceArn or PrincipalOrgID", "public")  # fmt: skip
 
 
@@ -199,7 +199,7 @@ def _lambda_deputy(review: Review) -> Iterator[Found]:
         if arn is not None and not _source_arn_broad(arn):
             continue
         why = f"SourceArn {_text(arn)} names no account" if arn is not None else "no SourceArn or SourceAccount"
-        yield Found(p, f"{_lambda_subject(p)} may be invoked by {principal} acting for any AWS account ({why}): "
+        yield Found(p, f"{_lambda_subject(review, p)} may be invoked by {principal} acting for any AWS account ({why}): "
                        "another customer's resource can invoke it (confused deputy)", "confused-deputy")  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import config as fleet_config
-from config.defender import ml_behaviors, rules_behaviors
+from config.defender.catalogue import ml_behaviors, rules_behaviors
 from tests.conftest import example_data, write_config
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -31,6 +31,14 @@ def _set(path: list[str | int], value: Any) -> Mutation:
         for part in path[:-1]:
             node = node[part]
         node[path[-1]] = value
+
+    return mutate
+
+
+def _all(*mutations: Mutation) -> Mutation:
+    def mutate(data: dict[str, Any]) -> None:
+        for m in mutations:
+            m(data)
 
     return mutate
 
@@ -144,6 +152,21 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "greater than or equal to 1",
     ),
     (
+        "listening ports without the agent",
+        _set(["fleets", 0, "features", "defender_metrics"], False),
+        "defender.fleets.sensors.listening_tcp_ports: []",
+        "has no effect: fleet sensors runs no Device Defender agent",
+    ),
+    (
+        "destination allowlist without the agent",
+        _all(
+            _set(["fleets", 1, "features", "defender_metrics"], False),
+            _set(["defender", "fleets", "gateways", "destination_ip_cidrs"], ["10.0.0.0/8"]),
+        ),
+        "defender.fleets.gateways.destination_ip_cidrs: ['10.0.0.0/8']",
+        "remove it or switch on features.defender_metrics",
+    ),
+    (
         "bad source cidr",
         _set(["defender", "fleets", "gateways", "source_ip_cidrs"], ["not-an-ip"]),
         "defender.fleets.gateways.source_ip_cidrs",
@@ -167,14 +190,17 @@ def test_bad_defender_value(tmp_path: Path, case: str, mutate: Mutation, where: 
 def test_defaults_give_device_side_behaviours_only_to_agent_fleets(tmp_path: Path) -> None:
     data = copy.deepcopy(example_data())
     data["fleets"][1]["features"]["defender_metrics"] = False
+    del data["defender"]["fleets"]["gateways"]["listening_tcp_ports"]  # it would have no effect (refused)
     config = fleet_config.load(write_config(tmp_path, data))
     sensors, gateways = config.fleets
-    sensor_metrics = {b.metric for b in rules_behaviors(sensors, config.defender.detect_of("sensors"))}
-    gateway_metrics = {b.metric for b in rules_behaviors(gateways, config.defender.detect_of("gateways"))}
+    assert sensors.features.defender_metrics
+    assert not gateways.features.defender_metrics
+    sensor_metrics = {b.metric for b in rules_behaviors(config.defender.detect_of("sensors"), agent=True)}
+    gateway_metrics = {b.metric for b in rules_behaviors(config.defender.detect_of("gateways"), agent=False)}
     assert "aws:all-bytes-out" in sensor_metrics
     assert "aws:all-bytes-out" not in gateway_metrics
     assert "aws:source-ip-address" in gateway_metrics  # the gateways have a source CIDR allowlist
-    assert {b.metric for b in ml_behaviors(gateways, config.defender)} == {
+    assert {b.metric for b in ml_behaviors(config.defender, "gateways", agent=False)} == {
         "aws:message-byte-size",
         "aws:num-messages-sent",
         "aws:num-messages-received",
@@ -186,7 +212,7 @@ def test_defaults_give_device_side_behaviours_only_to_agent_fleets(tmp_path: Pat
 
 def test_empty_listening_port_allowlist_means_no_listening_port(tmp_path: Path) -> None:
     config = fleet_config.load(write_config(tmp_path, example_data()))
-    sensors = config.fleets[0]
-    behaviors = {b.metric: b for b in rules_behaviors(sensors, config.defender.detect_of("sensors"))}
+    assert config.fleets[0].features.defender_metrics
+    behaviors = {b.metric: b for b in rules_behaviors(config.defender.detect_of("sensors"), agent=True)}
     assert behaviors["aws:num-listening-tcp-ports"].operator == "greater-than"
     assert behaviors["aws:num-listening-tcp-ports"].value == 0

@@ -55,6 +55,9 @@ class Client:
     ) -> None:
         self.messages: dict[str, list[Any]] = {}
         self.pubacks: dict[int, int] = {}
+        self.subacks: dict[int, list[int]] = {}
+        #: Notified on every PUBACK and SUBACK, so tests wait for the packet instead of sleeping.
+        self.acked = threading.Condition()
         self.connack: Any = None
         self.disconnected = threading.Event()
         self.connected = threading.Event()
@@ -67,6 +70,7 @@ class Client:
         self.client.on_message = self._message
         self.client.on_connect = self._connect
         self.client.on_publish = self._publish
+        self.client.on_subscribe = self._subscribe
         self.client.on_disconnect = lambda *a: self.disconnected.set()
         self.client.connect(double.endpoint.host, double.endpoint.port)
         self.client.loop_start()
@@ -76,7 +80,21 @@ class Client:
         self.connected.set()
 
     def _publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        self.pubacks[mid] = reason.value if hasattr(reason, "value") else int(reason)
+        with self.acked:
+            self.pubacks[mid] = reason.value if hasattr(reason, "value") else int(reason)
+            self.acked.notify_all()
+
+    def _subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        with self.acked:
+            self.subacks[mid] = [r.value if hasattr(r, "value") else int(r) for r in reasons]
+            self.acked.notify_all()
+
+    def puback(self, mid: int, timeout: float = 10) -> int:
+        """The reason code of the PUBACK for ``mid``, once it arrived."""
+        with self.acked:
+            if not self.acked.wait_for(lambda: mid in self.pubacks, timeout):
+                raise AssertionError(f"no PUBACK for message {mid}")
+            return self.pubacks[mid]
 
     def _message(self, client: Any, userdata: Any, msg: Any) -> None:
         with self.arrived:
@@ -97,9 +115,15 @@ class Client:
         self.client.publish(topic, json.dumps(payload) if not isinstance(payload, bytes) else payload, qos=1)
         return self.wait_for([f"{topic}/accepted", f"{topic}/rejected"])
 
-    def subscribe(self, *topics: str) -> None:
-        self.client.subscribe([(t, 1) for t in topics])
-        time.sleep(0.2)
+    def subscribe(self, *topics: str, timeout: float = 10) -> list[int]:
+        """Subscribe and wait for the SUBACK; its reason codes, one per topic."""
+        result, mid = self.client.subscribe([(t, 1) for t in topics])
+        if mid is None:
+            raise AssertionError(f"SUBSCRIBE not sent ({result})")
+        with self.acked:
+            if not self.acked.wait_for(lambda: mid in self.subacks, timeout):
+                raise AssertionError(f"no SUBACK for {topics}")
+            return self.subacks[mid]
 
     def close(self) -> None:
         self.client.disconnect()

@@ -7,7 +7,6 @@ import shutil
 import socket
 import ssl
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +20,10 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from iot_emulator.double import Double
 from tests.iot_emulator.helpers import BAD_CSR, CSR_TOPIC, REGISTER_TOPIC, TEMPLATE, Client, Identity, identity
 
-pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (make setup)")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (make setup)"),
+]
 
 
 def provision_with_paho(
@@ -63,10 +65,8 @@ def test_claim_flow_then_device_is_confined_to_its_own_topics(double: Double, cl
     assert not me.connack.is_failure
     own = me.client.publish(f"dt/sensors/{thing}/telemetry", b"{}", qos=1)
     other = me.client.publish("dt/sensors/sensor-SN10000002/telemetry", b"{}", qos=1)
-    own.wait_for_publish(5)
-    time.sleep(0.5)
-    assert me.pubacks[own.mid] < 0x80  # success (mosquitto says 0x10 "no matching subscribers")
-    assert me.pubacks[other.mid] == 0x87  # Not authorized
+    assert me.puback(own.mid) < 0x80  # success (mosquitto says 0x10 "no matching subscribers")
+    assert me.puback(other.mid) == 0x87  # Not authorized
     me.close()
     # the same certificate with another client ID is refused at CONNECT
     impostor = Client(double, device, "sensor-SN10000002")
@@ -330,7 +330,6 @@ def test_expired_tokens_are_swept_in_the_background(double: Double) -> None:
         )
     finally:
         double.knobs.token_ttl_seconds = 3600
-    deadline = time.monotonic() + 5
-    while double.registry.certificate(created["certificateId"]) is not None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    with double.swept:  # the sweeper notifies after each pass (every second)
+        assert double.swept.wait_for(lambda: created["certificateId"] in double.swept_ids, timeout=5)
     assert double.registry.certificate(created["certificateId"]) is None

@@ -16,6 +16,7 @@ CHROMIUM = shutil.which("chromium")
 ARTIFACTS = ROOT / "tests" / "artifacts"
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make setup)")
 def test_html_report_renders_in_headless_chromium(synth: Synth, tmp_path: Path) -> None:
     bad = tmp_path / "bad.template.json"

@@ -38,7 +38,8 @@ class Responses:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/response"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() returns within it instead of serve_forever's 0.5 s.
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
 
     @property
     def last(self) -> dict[str, Any]:
@@ -50,6 +51,7 @@ def responses() -> Iterator[Responses]:
     r = Responses()
     yield r
     r.server.shutdown()
+    r.server.server_close()
 
 
 @pytest.fixture

@@ -1,0 +1,3 @@
+from constructs_lib.fleet_detection.infrastructure import FleetDetection
+
+__all__ = ["FleetDetection"]

@@ -48,22 +48,32 @@ def _substitutable(name: str, value: str | None) -> bool:
     return True
 
 
-def substitute(pattern: str, variables: Mapping[str, str]) -> list[tuple[str, bool]]:
-    """Split ``pattern`` into (text, is_literal) pieces after substituting variables."""
-    pieces: list[tuple[str, bool]] = []
+@lru_cache(maxsize=32768)
+def _parts(pattern: str) -> tuple[tuple[str, str | None], ...]:
+    """``pattern`` as (text, None) runs of policy text and (reference as written, variable name)."""
+    parts: list[tuple[str, str | None]] = []
     pos = 0
     for m in REFERENCE.finditer(pattern):
         if m.start() > pos:
-            pieces.append((pattern[pos : m.start()], False))
-        name = m.group(1)
-        if name in LITERAL_ESCAPES:
+            parts.append((pattern[pos : m.start()], None))
+        parts.append((m.group(0), m.group(1)))
+        pos = m.end()
+    if pos < len(pattern):
+        parts.append((pattern[pos:], None))
+    return tuple(parts)
+
+
+def substitute(pattern: str, variables: Mapping[str, str]) -> list[tuple[str, bool]]:
+    """Split ``pattern`` into (text, is_literal) pieces after substituting variables."""
+    pieces: list[tuple[str, bool]] = []
+    for text, name in _parts(pattern):
+        if name is None:
+            pieces.append((text, False))
+        elif name in LITERAL_ESCAPES:
             pieces.append((name, True))
         else:
             value = variables.get(name)
-            pieces.append((value, True) if value is not None and _substitutable(name, value) else (m.group(0), True))
-        pos = m.end()
-    if pos < len(pattern):
-        pieces.append((pattern[pos:], False))
+            pieces.append((value, True) if value is not None and _substitutable(name, value) else (text, True))
     return pieces
 
 
@@ -121,38 +131,57 @@ def pattern_regex(pattern: str, variables: Mapping[str, str]) -> re.Pattern[str]
 class Automaton:
     """The automaton of one glob's tokens: positions as bits, transitions cached per (states, char)."""
 
-    __slots__ = ("_accept", "_chars", "_lead", "_prefixes", "_skips", "_steps", "_universal", "suffix", "tokens")
+    __slots__ = ("_accept", "_chars", "_lead", "_prefixes", "_skips", "_steps", "_suffix", "_universal", "memo", "tokens")
 
     def __init__(self, tokens: tuple[Token, ...]) -> None:
         self.tokens = tokens
-        n = len(tokens)
-        self._accept = 1 << n
+        self._accept = 1 << len(tokens)
         self._steps: dict[tuple[int, str], int] = {}
-        self._skips = tuple(i for i, (kind, _) in enumerate(tokens) if kind in (STAR, SEG))
-        lead = []
-        for kind, ch in tokens:
-            if kind != LIT:
-                break
-            lead.append(ch)
-        #: The literal text the tokens start with.
-        self._lead = "".join(lead)
-        # positions from which only '*' tokens remain: reaching one accepts every continuation
-        universal = 0
-        for i in range(n - 1, -1, -1):
-            if tokens[i][0] == STAR and (i + 1 == n or universal >> (i + 1) & 1):
-                universal |= 1 << i
-            else:
-                break
-        self._universal = universal
+        self._skips = tuple(i for i, (kind, _) in enumerate(tokens) if kind >= STAR)
+        self._lead: str | None = None
+        self._suffix: str | None = None
+        self._universal = -1
         self._prefixes: dict[int, str | None] = {}
+        #: Derived facts callers cache per (what, start mask): they live as long as the automaton.
+        self.memo: dict[tuple[str, int], object] = {}
         self._chars: dict[int, frozenset[str] | None] = {}
-        tail = []
-        for kind, ch in reversed(tokens):
-            if kind != LIT:
-                break
-            tail.append(ch)
-        #: The literal text every accepted string ends with.
-        self.suffix = "".join(reversed(tail))
+
+    @property
+    def lead(self) -> str:
+        """The literal text the tokens start with."""
+        if self._lead is None:
+            out = []
+            for kind, ch in self.tokens:
+                if kind != LIT:
+                    break
+                out.append(ch)
+            self._lead = "".join(out)
+        return self._lead
+
+    @property
+    def suffix(self) -> str:
+        """The literal text every accepted string ends with."""
+        if self._suffix is None:
+            tail = []
+            for kind, ch in reversed(self.tokens):
+                if kind != LIT:
+                    break
+                tail.append(ch)
+            self._suffix = "".join(reversed(tail))
+        return self._suffix
+
+    def _universal_mask(self) -> int:
+        """Positions from which only ``*`` tokens remain: reaching one accepts every continuation."""
+        if self._universal < 0:
+            tokens, n = self.tokens, len(self.tokens)
+            universal = 0
+            for i in range(n - 1, -1, -1):
+                if tokens[i][0] == STAR and (i + 1 == n or universal >> (i + 1) & 1):
+                    universal |= 1 << i
+                else:
+                    break
+            self._universal = universal
+        return self._universal
 
     def prefix(self, mask: int) -> str | None:
         """The literal text every string read from ``mask`` starts with (one active position only)."""
@@ -235,7 +264,7 @@ class Automaton:
         return result
 
     def universal(self, mask: int) -> bool:
-        return bool(mask & self._universal)
+        return bool(mask & self._universal_mask())
 
 
 @lru_cache(maxsize=16384)
@@ -291,7 +320,7 @@ class Glob:
         mask = self.start
         i = 0
         if mask == 1:  # read the tokens' leading literal text as text
-            lead = auto._lead
+            lead = auto.lead
             n = min(len(lead), len(prefix))
             if lead[:n] != prefix[:n]:
                 return Glob(self.tokens, 0, auto)
@@ -316,6 +345,13 @@ class Glob:
     def literal_prefix(self) -> str | None:
         """The text every accepted string starts with, when the glob has one start position."""
         return self.automaton.prefix(self.start)
+
+    def literal_text(self) -> str | None:
+        """The one string the glob accepts, when it is literal from its start position (else None)."""
+        prefix = self.automaton.prefix(self.start)
+        if prefix is None or len(prefix) != len(self.tokens) - (self.start.bit_length() - 1):
+            return None
+        return prefix
 
     def literal_suffix(self) -> str:
         """The literal text every accepted string ends with."""
@@ -390,10 +426,23 @@ def witness(
     if pruned is None:
         return None
     positives, negatives = pruned
+    for g in positives:
+        text = g.literal_text()
+        if text is not None:  # one string only: check it instead of searching
+            return text if _is_witness(text, positives, negatives, topic=topic) else None
     if not positives:
         positives = [Glob.parse("*")]
+    literals = {ch for g in [*positives, *negatives] for kind, ch in g.tokens if kind == LIT} | {"/"}
+    # every answer starts with the longest literal prefix: read it at once, search from there
+    lead = max((p for g in positives if (p := g.literal_prefix()) is not None), key=len, default="")
+    if lead:
+        if topic and (lead.startswith("/") or "//" in lead or "+" in lead or "#" in lead):
+            return None
+        positives = [g.after(lead) for g in positives]
+        if any(g.empty for g in positives):
+            return None
+        negatives = [n for g in negatives if not (n := g.after(lead)).empty]
     globs = positives + negatives
-    literals = {ch for g in globs for kind, ch in g.tokens if kind == LIT} | {"/"}
     if topic:
         literals -= {"+", "#"}
     other = next(c for c in (filler, "x", "y", "z", "q", "0", "_", "~") if c not in literals)
@@ -402,11 +451,11 @@ def witness(
     pos = [g.automaton for g in positives]
     neg = [g.automaton for g in negatives]
     # the last element of a state: 0 nothing read yet, 1 the last character was '/', 2 another one
-    start = (*(g.start for g in globs), 0)
+    start = (*(g.start for g in globs), 0 if not lead else 1 if lead.endswith("/") else 2)
     if any(a.universal(m) for a, m in zip(neg, start[k:], strict=False)):
         return None
-    if not topic and _accepted(pos, neg, start, k):
-        return ""
+    if (not topic or start[-1] == 2) and _accepted(pos, neg, start, k):
+        return lead
     seen: dict[tuple[int, ...], tuple[tuple[int, ...], str] | None] = {start: None}
     queue = deque([start])
     while queue:
@@ -424,11 +473,21 @@ def witness(
                 continue
             seen[nxt] = (state, ch)
             if (not topic or nxt[-1] == 2) and _accepted(pos, neg, nxt, k):
-                return _path(seen, nxt)
+                return lead + _path(seen, nxt)
             if len(seen) > max_states:
                 raise Unknown(f"more than {max_states} states")
             queue.append(nxt)
     return None
+
+
+def _valid_topic(text: str) -> bool:
+    return bool(text) and "+" not in text and "#" not in text and "" not in text.split("/")
+
+
+def _is_witness(text: str, positives: Sequence[Glob], negatives: Sequence[Glob], *, topic: bool) -> bool:
+    if topic and not _valid_topic(text):
+        return False
+    return all(g.matches(text) for g in positives) and not any(g.matches(text) for g in negatives)
 
 
 def _advance(

@@ -26,7 +26,7 @@ never a guess. Every MQTT topic witness holds no ``+`` or ``#`` (a PUBLISH topic
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -41,6 +41,8 @@ from iot_semantics.policy_match import (
     Glob,
     Unknown,
     delivered,
+    substitute,
+    tokens_of,
     witness,
 )
 from iot_semantics.topics import ReservedApi, parse_reserved
@@ -98,17 +100,70 @@ def _references(pattern: str) -> tuple[str, ...]:
     return tuple(REFERENCE.findall(pattern))
 
 
-_GLOBS: dict[tuple[str, tuple[tuple[str, str | None], ...]], Glob] = {}
+_RESIDUALS: dict[tuple[str, tuple[str | None, ...], str], Glob] = {}
 
 
-def glob_of(pattern: str, variables: dict[str, str]) -> Glob:
-    key = (pattern, tuple((n, variables.get(n)) for n in _references(pattern)))
-    glob = _GLOBS.get(key)
+def residual_of(pattern: str, variables: Mapping[str, str], head: str) -> Glob:
+    """``Glob.of(pattern, variables).after(head)``: the names of one resource type a pattern covers.
+
+    ``head`` is ``<deployment prefix>:<type>/``. When the pattern starts with the deployment's ARN
+    prefix as text holding no wildcard (the common case), the glob is built from the rest only:
+    reading a literal prefix and then the rest is the same language as the residual of the whole.
+    """
+    key = (pattern, tuple(variables.get(n) for n in _references(pattern)), head)
+    glob = _RESIDUALS.get(key)
     if glob is None:
-        if len(_GLOBS) > 200_000:
-            _GLOBS.clear()
-        glob = _GLOBS[key] = Glob.of(pattern, variables)
+        if len(_RESIDUALS) > 200_000:
+            _RESIDUALS.clear()
+        glob = _RESIDUALS[key] = _residual(pattern, variables, head)
     return glob
+
+
+_EMPTY = Glob((), 0)
+
+
+def _residual(pattern: str, variables: Mapping[str, str], head: str) -> Glob:
+    cut = head.rindex(":") + 1
+    account, rtype = head[:cut], head[cut:]
+    pieces = substitute(pattern, variables)
+    rest = _without_literal_prefix(pieces, account)
+    if rest is None:
+        if _literal_mismatch(pieces, account):
+            return _EMPTY
+        return Glob.from_tokens(tokens_of(pieces)).after(head)
+    if rest and not rest[0][1] and rest[0][0].startswith(rtype):  # the type as policy text: drop it
+        text = rest[0][0][len(rtype) :]
+        return Glob.from_tokens(tokens_of(([(text, False)] if text else []) + rest[1:]))
+    return Glob.from_tokens(tokens_of(rest)).after(rtype)
+
+
+def _without_literal_prefix(pieces: list[tuple[str, bool]], prefix: str) -> list[tuple[str, bool]] | None:
+    """The pieces after ``prefix``, when they start with it as text holding no wildcard (else None)."""
+    n = 0
+    for i, (text, literal) in enumerate(pieces):
+        take = min(len(text), len(prefix) - n)
+        head = text[:take]
+        if head != prefix[n : n + take] or (not literal and ("*" in head or "?" in head)):
+            return None
+        n += take
+        if n == len(prefix):
+            return ([(text[take:], literal)] if take < len(text) else []) + pieces[i + 1 :]
+    return None
+
+
+def _literal_mismatch(pieces: list[tuple[str, bool]], prefix: str) -> bool:
+    """The pieces' text departs from ``prefix`` before any wildcard: no name of the prefix can match."""
+    n = 0
+    for text, literal in pieces:
+        for ch in text:
+            if not literal and ch in "*?":
+                return False
+            if n == len(prefix):
+                return False
+            if ch != prefix[n]:
+                return True
+            n += 1
+    return False
 
 
 @dataclass(frozen=True)
@@ -123,49 +178,61 @@ class Piece:
 
 
 class View:
-    def __init__(self, session: Session, action: str) -> None:
-        self.session = session
-        self.action = action
-        self.allows: list[tuple[int, Statement, list[tuple[str, Glob]]]] = []
-        self.denies: list[tuple[int, Statement, list[tuple[str, Glob]]]] = []
-        for pi, st in session.world_cache.statements(session.device, action):
-            if st.conditions and not conditions_hold(st, session.variables, session.by_key):
+    """What one device may do for one action under one set of variable values (shared by every
+    session whose values agree on what the action's statements read)."""
+
+    def __init__(self, prefix: str, statements: Sequence[tuple[int, Statement]], variables: dict[str, str],
+                 by_key: dict[str, str]) -> None:  # fmt: skip
+        self.prefix = prefix
+        self.variables = variables
+        self.allows: list[tuple[int, Statement]] = []
+        self.denies: list[tuple[int, Statement]] = []
+        for pi, st in statements:
+            if st.conditions and not conditions_hold(st, variables, by_key):
                 continue
-            globs = [(r, glob_of(r, session.variables)) for r in st.resources]
-            (self.denies if st.effect is Effect.DENY else self.allows).append((pi, st, globs))
+            (self.denies if st.effect is Effect.DENY else self.allows).append((pi, st))
         self._pieces: dict[str, list[Piece]] = {}
         self._denies: dict[str, tuple[list[Glob], list[list[Glob]]]] = {}
+        self._allowed: dict[tuple[str, str], bool] = {}
+
+    def _residuals(self, st: Statement, head: str) -> list[tuple[str, Glob]]:
+        return [(r, g) for r in st.resources if not (g := residual_of(r, self.variables, head)).empty]
 
     def pieces(self, rtype: str) -> list[Piece]:
         if rtype not in self._pieces:
-            head = f"{self.session.prefix}:{rtype}/"
+            head = f"{self.prefix}:{rtype}/"
             out = []
-            for pi, st, globs in self.allows:
+            for pi, st in self.allows:
+                residuals = self._residuals(st, head)
                 if st.not_resource:
-                    excl = tuple(r for _, g in globs if not (r := g.after(head)).empty)
-                    out.append(Piece(ANY, excl, pi, st, ""))
+                    out.append(Piece(ANY, tuple(g for _, g in residuals), pi, st, ""))
                     continue
-                for pattern, g in globs:
-                    residual = g.after(head)
-                    if not residual.empty:
-                        out.append(Piece(residual, (), pi, st, pattern))
+                out += [Piece(g, (), pi, st, pattern) for pattern, g in residuals]
             self._pieces[rtype] = out
         return self._pieces[rtype]
 
     def allows_name(self, rtype: str, name: str) -> bool:
-        excluded, within = self.deny(rtype)
-        if any(g.matches(name) for g in excluded) or any(not any(g.matches(name) for g in w) for w in within):
-            return False
-        return any(p.glob.matches(name) and not any(e.matches(name) for e in p.excl) for p in self.pieces(rtype))
+        key = (rtype, name)
+        found = self._allowed.get(key)
+        if found is None:
+            excluded, within = self.deny(rtype)
+            if any(g.matches(name) for g in excluded) or any(not any(g.matches(name) for g in w) for w in within):
+                found = False
+            else:
+                found = any(
+                    p.glob.matches(name) and not any(e.matches(name) for e in p.excl) for p in self.pieces(rtype)
+                )
+            self._allowed[key] = found
+        return found
 
     def deny(self, rtype: str) -> tuple[list[Glob], list[list[Glob]]]:
         """(names every Deny excludes, sets of names a Deny NotResource confines the grant to)."""
         if rtype not in self._denies:
-            head = f"{self.session.prefix}:{rtype}/"
+            head = f"{self.prefix}:{rtype}/"
             excluded: list[Glob] = []
             within: list[list[Glob]] = []
-            for _, st, globs in self.denies:
-                residuals = [r for _, g in globs if not (r := g.after(head)).empty]
+            for _, st in self.denies:
+                residuals = [g for _, g in self._residuals(st, head)]
                 if st.not_resource:
                     within.append(residuals)
                 else:
@@ -174,22 +241,53 @@ class View:
         return self._denies[rtype]
 
 
+_NOTHING = View("", (), {}, {})
+
+
 class WorldCache:
-    """Per device: the statements that name each action (conditions aside), computed once."""
+    """Per device: the statements that name each action (conditions aside), and the views built
+    from them, keyed by the variable values those statements read."""
 
     def __init__(self) -> None:
-        self._by_device: dict[int, dict[str, list[tuple[int, Statement]]]] = {}
+        self._by_device: dict[int, dict[str, tuple[list[tuple[int, Statement]], tuple[str, ...], tuple[str, ...]]]] = {}
+        self._views: dict[tuple[object, ...], View] = {}
 
-    def statements(self, device: Device, action: str) -> list[tuple[int, Statement]]:
+    def _entry(self, device: Device, action: str) -> tuple[list[tuple[int, Statement]], tuple[str, ...], tuple[str, ...]]:
         by_action = self._by_device.setdefault(id(device.compiled), {})
-        if action not in by_action:
-            by_action[action] = [
+        entry = by_action.get(action)
+        if entry is None:
+            statements = [
                 (pi, st)
                 for pi, compiled in enumerate(device.compiled)
                 for st in compiled.statements
                 if st.valid and st.matches_action(action)
             ]
-        return by_action[action]
+            names: dict[str, None] = {}
+            keys: dict[str, None] = {}
+            for _, st in statements:
+                for r in st.resources:
+                    names.update(dict.fromkeys(_references(r)))
+                for c in st.conditions:
+                    keys[c.key.lower()] = None
+                    for v in c.values:
+                        names.update(dict.fromkeys(_references(v)))
+            entry = by_action[action] = (statements, tuple(names), tuple(keys))
+        return entry
+
+    def statements(self, device: Device, action: str) -> list[tuple[int, Statement]]:
+        return self._entry(device, action)[0]
+
+    def view(self, session: Session, action: str) -> View:
+        statements, names, keys = self._entry(session.device, action)
+        if not statements:
+            return _NOTHING
+        variables, by_key = session.variables, session.by_key
+        key = (id(session.device.compiled), action, tuple(variables.get(n) for n in names),
+               tuple(by_key.get(k) for k in keys))  # fmt: skip
+        found = self._views.get(key)
+        if found is None:
+            found = self._views[key] = View(session.prefix, statements, variables, by_key)
+        return found
 
 
 @dataclass
@@ -206,7 +304,6 @@ class Session:
     variables: dict[str, str] = field(init=False)
     by_key: dict[str, str] = field(init=False)
     _views: dict[str, View] = field(default_factory=dict, init=False)
-    _allowed: dict[tuple[str, str, str], bool] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.context = self.world.context(self.device, self.client_id, self.free)
@@ -218,17 +315,14 @@ class Session:
         return self.world.deployment.prefix
 
     def view(self, action: str) -> View:
-        if action not in self._views:
-            self._views[action] = View(self, action)
-        return self._views[action]
+        found = self._views.get(action)
+        if found is None:
+            found = self._views[action] = self.world_cache.view(self, action)
+        return found
 
     def allowed(self, action: str, rtype: str, name: str) -> bool:
         """The evaluator's answer for ``name`` (read from the view built from the same statements)."""
-        key = (action, rtype, name)
-        found = self._allowed.get(key)
-        if found is None:
-            found = self._allowed[key] = self.view(action).allows_name(rtype, name)
-        return found
+        return self.view(action).allows_name(rtype, name)
 
     def decision(self, action: str, rtype: str, name: str) -> bool:
         """``evaluate`` itself on the full ARN (tests compare it with ``allowed``)."""
@@ -302,35 +396,48 @@ class Target:
         return p[:n] == self.prefix[:n]
 
 
-def find(session: Session, action: str, rtype: str, targets: Iterable[Target], *, topic: bool = False) -> Hit | None:
-    """A name of ``rtype`` the session may use for ``action`` that lies in one of ``targets``."""
+def find(
+    session: Session, action: str, rtype: str, targets: Iterable[Target], *, topic: bool = False, also: str | None = None
+) -> Hit | None:
+    """A name of ``rtype`` the session may use for ``action`` (and for ``also``) that lies in one of ``targets``."""
     view = session.view(action)
     pieces = view.pieces(rtype)
     if not pieces:
         return None
     excluded, within = view.deny(rtype)
+    extra: list[Piece | None] = [None]
+    if also is not None:
+        other = session.view(also)
+        extra = list(other.pieces(rtype))
+        excluded = [*excluded, *other.deny(rtype)[0]]
+        within = [*within, *other.deny(rtype)[1]]
     for target in targets:
         near = [p for p in pieces if target.may_meet(p.glob)]
         for tg in target.globs if near else ():
             for piece in near:
                 if not piece.glob.may_meet(tg):
                     continue
-                name = _search([piece.glob, tg, NONEMPTY], [*piece.excl, *excluded, *target.excl], within, topic=topic)
-                if name is not None and session.allowed(action, rtype, name):
-                    return Hit(name, piece)
+                for ep in extra:
+                    positives = [piece.glob, tg, NONEMPTY]
+                    none = [*piece.excl, *excluded, *target.excl]
+                    if ep is not None:
+                        if not (ep.glob.may_meet(tg) and ep.glob.may_meet(piece.glob)):
+                            continue
+                        positives.append(ep.glob)
+                        none += ep.excl
+                    name = _search(positives, none, within, topic=topic)
+                    if name is not None and session.allowed(action, rtype, name):
+                        if also is None or session.allowed(also, rtype, name):
+                            return Hit(name, piece)
     return None
 
 
-_FILTER_TEXTS: dict[tuple[int, int], str | None] = {}
-
-
 def _filter_text(glob: Glob) -> str | None:
-    key = (id(glob.automaton), glob.start)
-    if key not in _FILTER_TEXTS:
-        if len(_FILTER_TEXTS) > 100_000:
-            _FILTER_TEXTS.clear()
-        _FILTER_TEXTS[key] = _widest_filter(glob)
-    return _FILTER_TEXTS[key]
+    memo = glob.automaton.memo
+    key = ("widest-filter", glob.start)
+    if key not in memo:
+        memo[key] = _widest_filter(glob)
+    return memo[key]  # type: ignore[return-value]
 
 
 def _widest_filter(glob: Glob) -> str | None:
@@ -355,6 +462,30 @@ def _widest_filter(glob: Glob) -> str | None:
 
 
 def _level_filters(glob: Glob) -> list[str]:
+    memo = glob.automaton.memo
+    key = ("level-filters", glob.start)
+    if key not in memo:
+        memo[key] = _make_level_filters(glob)
+    return memo[key]  # type: ignore[return-value]
+
+
+def _could_deliver(sub_prefix: str | None, topic_prefix: str) -> bool:
+    """A filter starting with ``sub_prefix`` may deliver a topic starting with ``topic_prefix``:
+    level by level, each whole level of the filter is ``+``, ``#`` or the topic's level."""
+    if sub_prefix is None:
+        return True
+    sub_levels, topic_levels = sub_prefix.split("/"), topic_prefix.split("/")
+    for i, level in enumerate(sub_levels[:-1]):  # the last piece may be a partial level
+        if level == "#":
+            return True
+        if i + 1 >= len(topic_levels):
+            return True  # the topic's literal text ends here: anything may follow
+        if level != "+" and level != topic_levels[i]:
+            return False
+    return True
+
+
+def _make_level_filters(glob: Glob) -> list[str]:
     """Filters that deliver what ``glob``'s literal prefix starts: each prefix of whole levels + ``/#``,
     with each of those levels in turn replaced by ``+``; and ``#``."""
     prefix = glob.literal_prefix() or ""
@@ -408,7 +539,10 @@ def read(
             continue
         candidates = list(widest)
         for tg in target.globs:
-            candidates += [f for f in _level_filters(tg) if _admitted(f, sub_prefixes)]
+            topic_prefix = tg.literal_prefix() or ""
+            live = [p for p in sub_prefixes if _could_deliver(p, topic_prefix)]
+            if live:
+                candidates += [f for f in _level_filters(tg) if _admitted(f, live)]
         for text in candidates:
             if text in tried or not any(sp.glob.matches(text) for sp in sub_pieces):
                 continue
@@ -672,20 +806,18 @@ def _session_facts(
         a.add("connect-as", s, CONNECT, "client", Hit(s.client_id, piece) if piece else None, other=name,
               resource=f"client/{s.client_id}")  # fmt: skip
     mqtt = s.client_id is not None
+    grouped: dict[str, list[Target]] = {}
     for area, target in topic_targets:
-        if not a.has(f"publish:{area}", name) and (hit := find(s, PUBLISH, "topic", [target], topic=True)):
-            a.mark(f"publish:{area}", name)
-            a.add(_topic_kind(hit.name, "write"), s, PUBLISH, "topic", hit, other=name)
-        if mqtt and not a.has(f"read:{area}", name) and (hit := read(s, [target])):
-            a.mark(f"read:{area}", name)
+        grouped.setdefault(area, []).append(target)
+    for hit in _area_hits(a, s, name, "publish", grouped, lambda ts: find(s, PUBLISH, "topic", ts, topic=True)):
+        a.add(_topic_kind(hit.name, "write"), s, PUBLISH, "topic", hit, other=name)
+    if mqtt:
+        for hit in _area_hits(a, s, name, "read", grouped, lambda ts: read(s, ts)):
             a.add(_topic_kind(hit.name, "read"), s, RECEIVE, "topic", hit, other=name)
-        if not a.has(f"retain:{area}", name) and (hit := find(s, RETAIN, "topic", [target], topic=True)):
-            if s.allowed(PUBLISH, "topic", hit.name):
-                a.mark(f"retain:{area}", name)
-                a.add("retain-write", s, RETAIN, "topic", hit, other=name)
-        if not a.has(f"get-retained:{area}", name) and (hit := find(s, GET_RETAINED, "topic", [target], topic=True)):
-            a.mark(f"get-retained:{area}", name)
-            a.add("retain-read", s, GET_RETAINED, "topic", hit, other=name)
+    for hit in _area_hits(a, s, name, "retain", grouped, lambda ts: find(s, RETAIN, "topic", ts, topic=True, also=PUBLISH)):
+        a.add("retain-write", s, RETAIN, "topic", hit, other=name)
+    for hit in _area_hits(a, s, name, "get-retained", grouped, lambda ts: find(s, GET_RETAINED, "topic", ts, topic=True)):
+        a.add("retain-read", s, GET_RETAINED, "topic", hit, other=name)
     for actions, kind in ((SHADOW_READ, "shadow-read"), (SHADOW_WRITE, "shadow-write"), (JOBS_READ, "jobs-read"),
                           (JOBS_WRITE, "jobs-write")):  # fmt: skip
         for action in actions:
@@ -694,6 +826,27 @@ def _session_facts(
             if hit := find(s, action, "thing", things):
                 a.mark(f"api:{kind}", name)
                 a.add(kind, s, action, "thing", hit, other=name)
+
+
+def _in_target(name: str, target: Target) -> bool:
+    return any(g.matches(name) for g in target.globs) and not any(g.matches(name) for g in target.excl)
+
+
+def _area_hits(
+    a: Analysis, s: Session, name: str, label: str, grouped: dict[str, list[Target]],
+    search: Callable[[list[Target]], Hit | None],
+) -> Iterator[Hit]:  # fmt: skip
+    """One hit per area (shadow, jobs, ...) not yet answered for ``name``: one search over every
+    remaining area at a time (most searches find nothing, and then one search is enough)."""
+    remaining = {area: ts for area, ts in grouped.items() if not a.has(f"{label}:{area}", name)}
+    while remaining:
+        hit = search([t for ts in remaining.values() for t in ts])
+        area = next((ar for ar, ts in remaining.items() if any(_in_target(hit.name, t) for t in ts)), None) if hit else None
+        if hit is None or area is None:
+            return
+        del remaining[area]
+        a.mark(f"{label}:{area}", name)
+        yield hit
 
 
 def _listed_clients(a: Analysis, mine: list[Session]) -> None:
@@ -795,7 +948,7 @@ _MQTT_LEVEL = re.compile(r"(?:(?<=/)|^)([+#])(?=/|$)")
 def _intended(pattern: str, s: Session) -> Glob | None:
     """The topics a Deny resource aims at, reading ``+`` and ``#`` as the MQTT wildcards its author meant."""
     for rtype in ("topic", "topicfilter"):
-        residual = glob_of(pattern, s.variables).after(f"{s.prefix}:{rtype}/")
+        residual = residual_of(pattern, s.variables, f"{s.prefix}:{rtype}/")
         if residual.empty:
             continue
         if residual.start & (residual.start - 1):
@@ -876,7 +1029,7 @@ def _dead_grant_facts(a: Analysis) -> None:
                 if rtype is None:
                     continue
                 head = f"{s.prefix}:{rtype}/"
-                if all(glob_of(r, s.variables).after(head).empty for r in st.resources):
+                if all(residual_of(r, s.variables, head).empty for r in st.resources):
                     piece = Piece(ANY, (), pi, st, ", ".join(st.resources))
                     a.add("dead-grant", s, action, rtype, Hit("", piece), other=action,
                           resource=f"{rtype}/", detail=f"its resources are not {rtype}/ resources")  # fmt: skip
@@ -947,7 +1100,7 @@ def _claim_facts(a: Analysis) -> None:
         for s in all_sessions:
             view = s.view(action)
             if view.allows:
-                pi, st, _ = view.allows[0]
+                pi, st = view.allows[0]
                 rtype = _TYPED.get(action, "*")
                 a.add("claim-beyond", s, action, rtype, Hit("*", Piece(ANY, (), pi, st, ", ".join(st.resources))),
                       other=action, resource=f"{rtype}/*")  # fmt: skip

@@ -180,7 +180,7 @@ PASSROLE_BROAD = Rule(
     fix="Name the role ARNs and add the iam:PassedToService condition.",
     check=_passrole,
     see_also=("cfn-policy-validator PASS_ROLE_WITH_STAR_IN_RESOURCE", "Cloudsplaining PrivilegeEscalation",
-              "cfn_nag W?? IamPolicyPassRoleWildcardResource", "Checkov CKV_AWS_110"),  # fmt: skip
+              "Checkov CKV_AWS_110"),  # fmt: skip
 )
 
 

@@ -13,9 +13,19 @@ from typing import Any
 
 #: Properties that hold a resource's own name, checked in this order.
 NAME_PROPERTIES = (
-    "PolicyName", "TemplateName", "ThingGroupName", "ThingTypeName", "TableName", "FunctionName", "RoleName", "RoleAlias",
-    "ManagedPolicyName", "UserName", "GroupName", "TopicName",
-)  # fmt: skip
+    "PolicyName",
+    "TemplateName",
+    "ThingGroupName",
+    "ThingTypeName",
+    "TableName",
+    "FunctionName",
+    "RoleName",
+    "RoleAlias",
+    "ManagedPolicyName",
+    "UserName",
+    "GroupName",
+    "TopicName",
+)
 #: Name length limits of generated names (64 unless listed).
 _NAME_LIMITS = {"AWS::DynamoDB::Table": 255}
 _DEFAULT_LIMIT = 64
@@ -44,6 +54,10 @@ def arn(stack: str, logical_id: str, resource: Any, *, account: str, region: str
     kind = resource.get("Type", "") if isinstance(resource, dict) else ""
     fmt = ARN_FORMATS.get(kind, _STAND_IN_ARN)
     return fmt.format(
-        partition=partition, region=region, account=account, name=name(stack, logical_id, resource),
-        stack=stack, logical=logical_id,
-    )  # fmt: skip
+        partition=partition,
+        region=region,
+        account=account,
+        name=name(stack, logical_id, resource),
+        stack=stack,
+        logical=logical_id,
+    )

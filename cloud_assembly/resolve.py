@@ -29,9 +29,14 @@ from cloud_assembly import physical
 #: ``${Name}``, ``${Logical.Attribute}`` or ``${!Literal}`` inside ``Fn::Sub``.
 _SUB_REFERENCE = re.compile(r"\$\{(!?)([^}]*)\}")
 PSEUDO_PARAMETERS = (
-    "AWS::AccountId", "AWS::Region", "AWS::Partition", "AWS::URLSuffix", "AWS::StackName", "AWS::StackId",
+    "AWS::AccountId",
+    "AWS::Region",
+    "AWS::Partition",
+    "AWS::URLSuffix",
+    "AWS::StackName",
+    "AWS::StackId",
     "AWS::NotificationARNs",
-)  # fmt: skip
+)
 
 
 class _NoValue:
@@ -311,9 +316,13 @@ class ConcreteResolver(Resolver):
     def arn(self, logical_id: str) -> str:
         resource = self.resources.get(logical_id)
         return physical.arn(
-            self.stack, logical_id, resource, account=self.mode.account, region=self.mode.region,
+            self.stack,
+            logical_id,
+            resource,
+            account=self.mode.account,
+            region=self.mode.region,
             partition=self.mode.partition,
-        )  # fmt: skip
+        )
 
     def reference(self, name: str) -> Any:
         if (pseudo := self.pseudo(name)) is not None:

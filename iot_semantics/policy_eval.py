@@ -198,16 +198,39 @@ def _strings(value: Any, name: str, problems: list[str]) -> tuple[str, ...]:
 _QUALIFIERS = ("ForAnyValue:", "ForAllValues:")
 _BASE_OPERATORS = frozenset(
     {
-        "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
-        "StringLike", "StringNotLike", "Bool", "IpAddress", "NotIpAddress", "ArnEquals", "ArnLike",
-        "ArnNotEquals", "ArnNotLike", "NumericEquals", "NumericNotEquals", "NumericLessThan",
-        "NumericLessThanEquals", "NumericGreaterThan", "NumericGreaterThanEquals", "Null",
+        "StringEquals",
+        "StringNotEquals",
+        "StringEqualsIgnoreCase",
+        "StringNotEqualsIgnoreCase",
+        "StringLike",
+        "StringNotLike",
+        "Bool",
+        "IpAddress",
+        "NotIpAddress",
+        "ArnEquals",
+        "ArnLike",
+        "ArnNotEquals",
+        "ArnNotLike",
+        "NumericEquals",
+        "NumericNotEquals",
+        "NumericLessThan",
+        "NumericLessThanEquals",
+        "NumericGreaterThan",
+        "NumericGreaterThanEquals",
+        "Null",
     }
-)  # fmt: skip
+)
 _NEGATED = frozenset(
-    {"StringNotEquals", "StringNotEqualsIgnoreCase", "StringNotLike", "NotIpAddress", "ArnNotEquals", "ArnNotLike",
-     "NumericNotEquals"}
-)  # fmt: skip
+    {
+        "StringNotEquals",
+        "StringNotEqualsIgnoreCase",
+        "StringNotLike",
+        "NotIpAddress",
+        "ArnNotEquals",
+        "ArnNotLike",
+        "NumericNotEquals",
+    }
+)
 
 
 def _split_operator(op: str) -> tuple[str, str, bool]:
@@ -260,6 +283,7 @@ def _statement(index: int, node: Any, *, resource_optional: bool = False) -> Sta
         problems.append("needs exactly one of Action and NotAction")
     not_action = "NotAction" in node and "Action" not in node
     actions = _strings(node.get("NotAction" if not_action else "Action"), "Action", problems)
+    resources: tuple[str, ...]
     if resource_optional and "Resource" not in node and "NotResource" not in node:
         not_resource, resources = False, ("*",)  # a trust policy: the role itself
     else:

@@ -35,8 +35,9 @@ MAX_VALUE_LENGTH = 1024
 _UNSET = object()
 
 #: Token kinds of a glob: one literal character, ``?`` (one character), ``*`` (any run, ``/``
-#: included) and an MQTT ``+`` level (any run without ``/``).
-LIT, ONE, STAR, SEG = 0, 1, 2, 3
+#: included), an MQTT ``+`` level (any run without ``/``), and the end of one alternative of a
+#: union (``Glob.union``: it matches nothing; reaching it accepts).
+LIT, ONE, STAR, SEG, BAR = 0, 1, 2, 3, 4
 Token = tuple[int, str]
 
 
@@ -131,13 +132,28 @@ def pattern_regex(pattern: str, variables: Mapping[str, str]) -> re.Pattern[str]
 class Automaton:
     """The automaton of one glob's tokens: positions as bits, transitions cached per (states, char)."""
 
-    __slots__ = ("_accept", "_chars", "_lead", "_prefixes", "_skips", "_steps", "_suffix", "_universal", "memo", "tokens")
+    __slots__ = (
+        "_accept",
+        "_chars",
+        "_lead",
+        "_prefixes",
+        "_skips",
+        "_steps",
+        "_suffix",
+        "_universal",
+        "memo",
+        "tokens",
+    )
 
     def __init__(self, tokens: tuple[Token, ...]) -> None:
         self.tokens = tokens
-        self._accept = 1 << len(tokens)
+        accept = 1 << len(tokens)
+        for i, (kind, _) in enumerate(tokens):
+            if kind == BAR:
+                accept |= 1 << i
+        self._accept = accept
         self._steps: dict[tuple[int, str], int] = {}
-        self._skips = tuple(i for i, (kind, _) in enumerate(tokens) if kind >= STAR)
+        self._skips = tuple(i for i, (kind, _) in enumerate(tokens) if kind in (STAR, SEG))
         self._lead: str | None = None
         self._suffix: str | None = None
         self._universal = -1
@@ -145,6 +161,18 @@ class Automaton:
         #: Derived facts callers cache per (what, start mask): they live as long as the automaton.
         self.memo: dict[tuple[str, int], object] = {}
         self._chars: dict[int, frozenset[str] | None] = {}
+
+    @property
+    def literals(self) -> frozenset[str]:
+        """Every literal character of the tokens (the search's alphabet)."""
+        found = self.memo.get(("literals", 0))
+        if found is None:
+            found = self.memo[("literals", 0)] = frozenset(ch for kind, ch in self.tokens if kind == LIT)
+        return found  # type: ignore[return-value]
+
+    @property
+    def union(self) -> bool:
+        return self._accept != 1 << len(self.tokens)
 
     @property
     def lead(self) -> str:
@@ -160,26 +188,25 @@ class Automaton:
 
     @property
     def suffix(self) -> str:
-        """The literal text every accepted string ends with."""
+        """The literal text every accepted string ends with (a union: none is assumed)."""
         if self._suffix is None:
             tail = []
             for kind, ch in reversed(self.tokens):
-                if kind != LIT:
+                if kind != LIT or self.union:
                     break
                 tail.append(ch)
             self._suffix = "".join(reversed(tail))
         return self._suffix
 
     def _universal_mask(self) -> int:
-        """Positions from which only ``*`` tokens remain: reaching one accepts every continuation."""
+        """Positions from which only ``*`` tokens remain (up to the end of their alternative):
+        reaching one accepts every continuation."""
         if self._universal < 0:
             tokens, n = self.tokens, len(self.tokens)
             universal = 0
             for i in range(n - 1, -1, -1):
-                if tokens[i][0] == STAR and (i + 1 == n or universal >> (i + 1) & 1):
+                if tokens[i][0] == STAR and (i + 1 == n or tokens[i + 1][0] == BAR or universal >> (i + 1) & 1):
                     universal |= 1 << i
-                else:
-                    break
             self._universal = universal
         return self._universal
 
@@ -229,7 +256,7 @@ class Automaton:
                     nxt |= low << 1
             elif kind == ONE:
                 nxt |= low << 1
-            elif kind == STAR or ch != "/":
+            elif kind == STAR or (kind == SEG and ch != "/"):
                 nxt |= low
         result = self.closure(nxt) if nxt else 0
         self._steps[key] = result
@@ -255,6 +282,8 @@ class Automaton:
             if i >= n:
                 continue
             kind, ch = tokens[i]
+            if kind == BAR:
+                continue
             if kind != LIT:
                 break
             out.add(ch)
@@ -265,6 +294,23 @@ class Automaton:
 
     def universal(self, mask: int) -> bool:
         return bool(mask & self._universal_mask())
+
+    def active_literals(self, mask: int) -> frozenset[str]:
+        """The literal characters at the positions of ``mask``: every other character but ``/``
+        moves this automaton the same way (the search tries one of them for all)."""
+        key = ("active", mask)
+        found = self.memo.get(key)
+        if found is None:
+            out = set()
+            m, tokens, n = mask, self.tokens, len(self.tokens)
+            while m:
+                low = m & -m
+                i = low.bit_length() - 1
+                m ^= low
+                if i < n and tokens[i][0] == LIT:
+                    out.add(tokens[i][1])
+            found = self.memo[key] = frozenset(out)
+        return found  # type: ignore[return-value]
 
 
 @lru_cache(maxsize=16384)
@@ -300,6 +346,23 @@ class Glob:
     def from_tokens(tokens: tuple[Token, ...]) -> Glob:
         auto = automaton(tokens)
         return Glob(tokens, auto.closure(1), auto)
+
+    @staticmethod
+    def union(globs: Iterable[Glob]) -> Glob:
+        """The strings any of ``globs`` accepts, as one glob (alternatives separated by ``BAR``)."""
+        live = [g for g in globs if not g.empty]
+        if len(live) == 1:
+            return live[0]
+        tokens: list[Token] = []
+        start = 0
+        for g in live:
+            if tokens:
+                tokens.append((BAR, ""))
+            start |= g.start << len(tokens)
+            tokens.extend(g.tokens)
+        if not live:
+            return Glob((), 0)
+        return Glob(tuple(tokens), start)
 
     @staticmethod
     def parse(text: str) -> Glob:
@@ -356,7 +419,7 @@ class Glob:
     def literal_suffix(self) -> str:
         """The literal text every accepted string ends with."""
         auto = self.automaton
-        if not self.start:
+        if not self.start or auto.union:
             return ""
         remaining = len(self.tokens) - (self.start.bit_length() - 1)
         return auto.suffix if remaining >= len(auto.suffix) else auto.suffix[len(auto.suffix) - remaining :]
@@ -414,13 +477,15 @@ def witness(
     topic: bool = False,
     filler: str = "x",
     max_states: int = MAX_STATES,
+    budget: Budget | None = None,
 ) -> str | None:
     """The shortest string every glob of ``all_of`` accepts and no glob of ``none_of`` does.
 
     With ``topic``, only MQTT topic names a reader can use count: no ``+`` or ``#``, no empty level
     (no leading, doubled or trailing ``/``), one character at least. None when there is none
-    (proved). Raises ``Unknown`` when the product grows past ``max_states``. ``filler`` stands for
-    every character no glob names (the alphabet is the globs' literals).
+    (proved). Raises ``Unknown`` when the product grows past ``max_states`` (or exhausts the
+    ``budget`` shared by a series of questions). ``filler`` stands for every character no glob
+    names; in each state only the characters some automaton distinguishes there are tried.
     """
     pruned = _prune(all_of, none_of)
     if pruned is None:
@@ -432,7 +497,9 @@ def witness(
             return text if _is_witness(text, positives, negatives, topic=topic) else None
     if not positives:
         positives = [Glob.parse("*")]
-    literals = {ch for g in [*positives, *negatives] for kind, ch in g.tokens if kind == LIT} | {"/"}
+    literals = {"/"}.union(*(g.automaton.literals for g in [*positives, *negatives]))
+    if topic:
+        literals -= {"+", "#"}
     # every answer starts with the longest literal prefix: read it at once, search from there
     lead = max((p for g in positives if (p := g.literal_prefix()) is not None), key=len, default="")
     if lead:
@@ -442,42 +509,73 @@ def witness(
         if any(g.empty for g in positives):
             return None
         negatives = [n for g in negatives if not (n := g.after(lead)).empty]
-    globs = positives + negatives
-    if topic:
-        literals -= {"+", "#"}
     other = next(c for c in (filler, "x", "y", "z", "q", "0", "_", "~") if c not in literals)
-    alphabet = [other, *sorted(literals)]
-    k = len(positives)
-    pos = [g.automaton for g in positives]
-    neg = [g.automaton for g in negatives]
+    search = _Search(positives, negatives, [other, *sorted(literals)], topic=topic)
     # the last element of a state: 0 nothing read yet, 1 the last character was '/', 2 another one
-    start = (*(g.start for g in globs), 0 if not lead else 1 if lead.endswith("/") else 2)
-    if any(a.universal(m) for a, m in zip(neg, start[k:], strict=False)):
-        return None
-    if (not topic or start[-1] == 2) and _accepted(pos, neg, start, k):
-        return lead
-    seen: dict[tuple[int, ...], tuple[tuple[int, ...], str] | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        state = queue.popleft()
+    start = (*(g.start for g in positives + negatives), 0 if not lead else 1 if lead.endswith("/") else 2)
+    limit = max_states if budget is None else min(max_states, budget.remaining)
+    found, explored = search.run(start, limit)
+    if budget is not None:
+        budget.remaining -= explored
+    return None if found is None else lead + found
+
+
+class _Search:
+    """Breadth-first search of the product of the positive and negative automata."""
+
+    def __init__(self, positives: Sequence[Glob], negatives: Sequence[Glob], alphabet: list[str], *, topic: bool):
+        self.pos = [g.automaton for g in positives]
+        self.neg = [g.automaton for g in negatives]
+        self.automata = [*self.pos, *self.neg]
+        self.k = len(self.pos)
+        self.alphabet = alphabet
+        self.topic = topic
+
+    def accepting(self, state: tuple[int, ...]) -> bool:
+        return (not self.topic or state[-1] == 2) and _accepted(self.pos, self.neg, state, self.k)
+
+    def characters(self, state: tuple[int, ...]) -> list[str]:
+        """The characters worth trying from ``state``: the positives' next literals when they all
+        are at literals; else every character some automaton tells apart there, and one other."""
         allowed: frozenset[str] | None = None
-        for a, m in zip(pos, state, strict=False):
+        for a, m in zip(self.pos, state, strict=False):
             chars = a.chars(m)
             if chars is not None:
                 allowed = chars if allowed is None else allowed & chars
-        for ch in alphabet if allowed is None else [c for c in alphabet if c in allowed]:
-            if topic and ch == "/" and state[-1] != 2:
-                continue
-            nxt = _advance(pos, neg, state, k, ch)
-            if nxt is None or nxt in seen:
-                continue
-            seen[nxt] = (state, ch)
-            if (not topic or nxt[-1] == 2) and _accepted(pos, neg, nxt, k):
-                return lead + _path(seen, nxt)
-            if len(seen) > max_states:
-                raise Unknown(f"more than {max_states} states")
-            queue.append(nxt)
-    return None
+        if allowed is None:
+            active = (a.active_literals(m) for a, m in zip(self.automata, state, strict=False))
+            allowed = frozenset({self.alphabet[0], "/"}).union(*active)
+        out = [c for c in self.alphabet if c in allowed]
+        return [c for c in out if c != "/"] if self.topic and state[-1] != 2 else out
+
+    def run(self, start: tuple[int, ...], limit: int) -> tuple[str | None, int]:
+        """(the shortest accepted path, or None; the number of states explored)."""
+        if any(a.universal(m) for a, m in zip(self.neg, start[self.k :], strict=False)):
+            return None, 0
+        if self.accepting(start):
+            return "", 0
+        seen: dict[tuple[int, ...], tuple[tuple[int, ...], str] | None] = {start: None}
+        queue = deque([start])
+        while queue:
+            state = queue.popleft()
+            for ch in self.characters(state):
+                nxt = _advance(self.pos, self.neg, state, self.k, ch)
+                if nxt is None or nxt in seen:
+                    continue
+                seen[nxt] = (state, ch)
+                if self.accepting(nxt):
+                    return _path(seen, nxt), len(seen)
+                if len(seen) > limit:
+                    raise Unknown(f"more than {limit} states")
+                queue.append(nxt)
+        return None, len(seen)
+
+
+@dataclass
+class Budget:
+    """Product states a series of witness searches may still explore (one holder's simulation)."""
+
+    remaining: int
 
 
 def _valid_topic(text: str) -> bool:

@@ -34,8 +34,9 @@ STANDALONE_NAMES = {"1": "dev-1", "10": "dev-10", "x1": "xdev-1", "2": "dev-2"}
 DEFAULT_REGION, DEFAULT_ACCOUNT, DEFAULT_PARTITION = "us-east-1", "123456789012", "aws"
 _ARN = re.compile(r"arn:(aws[a-z-]*):[a-z0-9-]+:([a-z]{2}-[a-z-]+-\d+|):([0-9A-Za-z]{12}):")
 #: Condition keys set by the connection's identity; any other key is the attacker's to choose.
-_IDENTITY_KEYS = {k.lower() for k in (var.CLIENT_ID, var.CERTIFICATE_ID, var.THING_NAME, var.THING_TYPE_NAME,
-                                      var.IS_ATTACHED)}  # fmt: skip
+_IDENTITY_KEYS = {
+    k.lower() for k in (var.CLIENT_ID, var.CERTIFICATE_ID, var.THING_NAME, var.THING_TYPE_NAME, var.IS_ATTACHED)
+}
 _MAX_FREE_COMBINATIONS = 8
 _WILDCARD_BEFORE_VARIABLE = re.compile(r"[*?][^/]*\$\{")
 
@@ -146,8 +147,12 @@ class World:
         """The victims worth trying: the one that ends with the attacker's name only when some resource puts
         a wildcard before a variable in one level (``*${iot:ClientId}``), the only way to reach it alone."""
         names = [VICTIMS[0]]
-        if any(_WILDCARD_BEFORE_VARIABLE.search(r) for p in self.holder.policies for s in p.compiled.statements
-               for r in s.resources):  # fmt: skip
+        if any(
+            _WILDCARD_BEFORE_VARIABLE.search(r)
+            for p in self.holder.policies
+            for s in p.compiled.statements
+            for r in s.resources
+        ):
             names.append(VICTIMS[1])
         return [self.devices[v] for v in names]
 
@@ -241,12 +246,23 @@ def _with_document(policy: Policy, document: dict[str, Any]) -> Policy:
     if document is policy.document:
         return policy
     return Policy(
-        policy.kind, policy.name, policy.stack, policy.logical_id, policy.path, document, policy.source,
-        policy.role, policy.roles, policy.variant, policy.problems,
-    )  # fmt: skip
+        policy.kind,
+        policy.name,
+        policy.stack,
+        policy.logical_id,
+        policy.path,
+        document,
+        policy.source,
+        policy.role,
+        policy.roles,
+        policy.variant,
+        policy.problems,
+    )
 
 
-def _device(name: str, value: str, thing_type: str | None, attributes: dict[str, str], policies: list[Policy]) -> Device:
+def _device(
+    name: str, value: str, thing_type: str | None, attributes: dict[str, str], policies: list[Policy]
+) -> Device:
     return Device(name, thing_type, attributes, f"cert-of-{name}", tuple(policies), tuple(p.compiled for p in policies))
 
 
@@ -269,9 +285,9 @@ def world(holder: Holder, *, deployment: Deployment | None = None) -> World:
             built = {v: _instantiated(holder, v) for v in values}
             names = [b[0] for b in built.values()]
             if all(names) and len(set(names)) == len(names):
-                for v, (name, thing_type, attributes, policies) in built.items():
-                    assert name is not None
-                    w.devices[v] = _device(name, v, thing_type, attributes, policies)
+                for v, (thing, kind, values_of, held) in built.items():
+                    assert thing is not None
+                    w.devices[v] = _device(thing, v, kind, values_of, held)
                 return w
             w.template_error = "the template gives every device the same thing name"
         except TemplateError as exc:
@@ -282,8 +298,9 @@ def world(holder: Holder, *, deployment: Deployment | None = None) -> World:
     attributes = _attribute_names(policies)
     for v in values:
         name = STANDALONE_NAMES[v]
-        w.devices[v] = Device(name, thing_type, dict.fromkeys(attributes, name), f"cert-of-{name}", tuple(policies),
-                              compiled)  # fmt: skip
+        w.devices[v] = Device(
+            name, thing_type, dict.fromkeys(attributes, name), f"cert-of-{name}", tuple(policies), compiled
+        )
     return w
 
 
@@ -298,9 +315,13 @@ def device_named(holder: Holder, name: str) -> Device:
         except TemplateError:
             pass
     return Device(
-        name, sample.thing_type, {k: name for k in sample.attributes}, f"cert-of-{name}", sample.policies,
+        name,
+        sample.thing_type,
+        dict.fromkeys(sample.attributes, name),
+        f"cert-of-{name}",
+        sample.policies,
         sample.compiled,
-    )  # fmt: skip
+    )
 
 
 def sample_name(holder: Holder, value: str = "0001") -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import json
+from collections.abc import Iterator
 
 from iot_semantics.arns import resource_part
 from policy_review.model import Inventory, Policy
@@ -19,12 +18,14 @@ def _grants(policy: Policy) -> set[Grant]:
         effect = s.effect.value if s.effect else str(s.source.get("Effect"))
         for action in s.actions:
             for resource in s.resources:
-                out.add((
-                    effect,
-                    f"NOT {action}" if s.not_action else action,
-                    f"NOT {resource_part(resource)}" if s.not_resource else resource_part(resource),
-                    condition,
-                ))  # fmt: skip
+                out.add(
+                    (
+                        effect,
+                        f"NOT {action}" if s.not_action else action,
+                        f"NOT {resource_part(resource)}" if s.not_resource else resource_part(resource),
+                        condition,
+                    )
+                )
     return out
 
 

@@ -29,9 +29,17 @@ def review(inv: Inventory) -> list[Finding]:
         for f in rule.check(context):
             subject = f.subject
             finding = Finding(
-                rule.id, rule.severity, subject.logical_id, subject.path, f.message, rule.fix, subject.stack,
-                f.finding_id, f.witness, getattr(subject, "name", ""),
-            )  # fmt: skip
+                rule.id,
+                rule.severity,
+                subject.logical_id,
+                subject.path,
+                f.message,
+                rule.fix,
+                subject.stack,
+                f.finding_id,
+                f.witness,
+                getattr(subject, "name", ""),
+            )
             variant = getattr(subject, "variant", "")
             if finding.key in found:
                 found[finding.key][1].add(variant)

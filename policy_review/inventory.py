@@ -63,19 +63,34 @@ def _template(template: ca.ProvisioningTemplate, variant: str) -> tuple[Template
             error = str(exc)
     embedded = [
         Policy(
-            "iot", f"{template.name}/{p.logical_id}", at.stack, at.logical_id, at.path,
-            documents.get(p.logical_id, p.document or {}), "template-body", role=ca.PolicyRole.DEVICE.value,
+            "iot",
+            f"{template.name}/{p.logical_id}",
+            at.stack,
+            at.logical_id,
+            at.path,
+            documents.get(p.logical_id, p.document or {}),
+            "template-body",
+            role=ca.PolicyRole.DEVICE.value,
             variant=variant,
             problems=() if p.document is not None else (f"TemplateBody {p.logical_id}.PolicyDocument cannot be read",),
         )
         for p in template.policies
         if p.name is None
-    ]  # fmt: skip
+    ]
     names = [p.name if p.name is not None else f"{template.name}/{p.logical_id}" for p in template.policies]
     subject = Template(
-        template.name, at.stack, at.logical_id, at.path, template.body, template.has_hook, template.hook_function,
-        tuple(names), error, variant, template.role_logical_id,
-    )  # fmt: skip
+        template.name,
+        at.stack,
+        at.logical_id,
+        at.path,
+        template.body,
+        template.has_hook,
+        template.hook_function,
+        tuple(names),
+        error,
+        variant,
+        template.role_logical_id,
+    )
     return subject, embedded, error
 
 
@@ -85,26 +100,49 @@ def _identity_policies(record: ca.IamRole, variant: str) -> list[Policy]:
     if record.kind == "role":
         out.append(
             Policy(
-                "trust", f"{record.name} trust", at.stack, at.logical_id, at.path, record.trust, at.type,
-                roles=(at.logical_id,), variant=variant, problems=record.trust_problems,
+                "trust",
+                f"{record.name} trust",
+                at.stack,
+                at.logical_id,
+                at.path,
+                record.trust,
+                at.type,
+                roles=(at.logical_id,),
+                variant=variant,
+                problems=record.trust_problems,
             )
-        )  # fmt: skip
+        )
     out += [
         Policy(
-            "iam", p.name, at.stack, at.logical_id, at.path, p.document, at.type, roles=(at.logical_id,),
-            variant=variant, problems=p.problems,
+            "iam",
+            p.name,
+            at.stack,
+            at.logical_id,
+            at.path,
+            p.document,
+            at.type,
+            roles=(at.logical_id,),
+            variant=variant,
+            problems=p.problems,
         )
         for p in record.inline
-    ]  # fmt: skip
+    ]
     refs = {f"${{{r}}}" for r in record.managed_policy_refs}
     out += [
         Policy(
-            "iam", arn, at.stack, at.logical_id, at.path, {"Statement": [], MANAGED_POLICY_HINT: arn}, "managed",
-            roles=(at.logical_id,), variant=variant,
+            "iam",
+            arn,
+            at.stack,
+            at.logical_id,
+            at.path,
+            {"Statement": [], MANAGED_POLICY_HINT: arn},
+            "managed",
+            roles=(at.logical_id,),
+            variant=variant,
         )
         for arn in record.managed_policy_arns
         if arn not in refs
-    ]  # fmt: skip
+    ]
     return out
 
 
@@ -112,12 +150,22 @@ def _iam_policy(record: ca.IamPolicy, stack: ca.Variant, variant: str) -> Policy
     at = record.at
     holders = list(record.roles) + list(record.users) + list(record.groups)
     identities = stack.of(ca.IamRole)
-    holders += [i.at.logical_id for i in identities if i.name in record.role_names or i.at.logical_id in record.role_names]
+    holders += [
+        i.at.logical_id for i in identities if i.name in record.role_names or i.at.logical_id in record.role_names
+    ]
     holders += [i.at.logical_id for i in identities if at.logical_id in i.managed_policy_refs]
     return Policy(
-        "iam", record.name, at.stack, at.logical_id, at.path, record.document, at.type,
-        roles=tuple(dict.fromkeys(holders)), variant=variant, problems=record.problems,
-    )  # fmt: skip
+        "iam",
+        record.name,
+        at.stack,
+        at.logical_id,
+        at.path,
+        record.document,
+        at.type,
+        roles=tuple(dict.fromkeys(holders)),
+        variant=variant,
+        problems=record.problems,
+    )
 
 
 def _logical(text: str) -> str | None:
@@ -132,10 +180,18 @@ def _records(inv: Inventory, variant: ca.Variant) -> None:
         if isinstance(record, ca.IotPolicy):
             inv.policies.append(
                 Policy(
-                    "iot", record.name, at.stack, at.logical_id, at.path, record.document, at.type,
-                    role=record.role.value, variant=label, problems=record.problems,
+                    "iot",
+                    record.name,
+                    at.stack,
+                    at.logical_id,
+                    at.path,
+                    record.document,
+                    at.type,
+                    role=record.role.value,
+                    variant=label,
+                    problems=record.problems,
                 )
-            )  # fmt: skip
+            )
         elif isinstance(record, ca.IamRole):
             inv.identities.append(Identity(record.kind, record.name, at.stack, at.logical_id, at.path, record.trust))
             inv.policies += _identity_policies(record, label)
@@ -144,9 +200,18 @@ def _records(inv: Inventory, variant: ca.Variant) -> None:
         elif isinstance(record, ca.ResourcePolicy):
             name = f"{record.service} policy of {', '.join(record.targets) or at.logical_id}"
             inv.policies.append(
-                Policy("resource", name, at.stack, at.logical_id, at.path, record.document, at.type, variant=label,
-                       problems=record.problems)
-            )  # fmt: skip
+                Policy(
+                    "resource",
+                    name,
+                    at.stack,
+                    at.logical_id,
+                    at.path,
+                    record.document,
+                    at.type,
+                    variant=label,
+                    problems=record.problems,
+                )
+            )
         elif isinstance(record, ca.RoleAlias) and record not in inv.role_aliases:
             inv.role_aliases.append(record)
         elif isinstance(record, ca.LambdaPermission) and record not in inv.permissions:
@@ -168,11 +233,16 @@ def _holders(inv: Inventory, stacks: list[tuple[ca.Stack, ca.Variant]]) -> None:
             for name in template.policy_names:
                 found = next((p for p in iot if p.name == name and p.source == "template-body"), None)
                 found = found or _find_policy(iot, name, stack.name)
-                (members.append(found) if found is not None else missing.append(name))  # type: ignore[func-returns-value]
+                if found is not None:
+                    members.append(found)
+                else:
+                    missing.append(name)
             held.update(id(p) for p in members)
             role = "core-device" if any(p.role == "core-device" for p in members) else "device"
             inv.holders.append(
-                Holder("template", template.name, stack.name, tuple(members), role, template, tuple(missing), variant.label)
+                Holder(
+                    "template", template.name, stack.name, tuple(members), role, template, tuple(missing), variant.label
+                )
             )
         attachments = variant.of(ca.PolicyPrincipalAttachment)
         by_principal: dict[str, list[Policy]] = {}
@@ -183,8 +253,12 @@ def _holders(inv: Inventory, stacks: list[tuple[ca.Stack, ca.Variant]]) -> None:
         for principal, members in by_principal.items():
             held.update(id(p) for p in members)
             roles = {p.role for p in members}
-            role = "claim" if "claim" in roles else "core-device" if "core-device" in roles else members[0].role or "other"
-            inv.holders.append(Holder("certificate", principal, stack.name, tuple(members), role, variant=variant.label))
+            role = (
+                "claim" if "claim" in roles else "core-device" if "core-device" in roles else members[0].role or "other"
+            )
+            inv.holders.append(
+                Holder("certificate", principal, stack.name, tuple(members), role, variant=variant.label)
+            )
     for p in inv.policies:
         if p.kind == "iot" and id(p) not in held and p.source != "template-body":
             inv.holders.append(Holder("standalone", p.name, p.stack, (p,), p.role or "other", variant=p.variant))
@@ -198,9 +272,13 @@ def _stack(inv: Inventory, stack: ca.Stack) -> list[tuple[ca.Stack, ca.Variant]]
             inv.metadata[(stack.name, str(logical))] = metadata
     if stack.variants_truncated:
         inv.notes.append(
-            (stack.name, stack.name, f"the template's conditions allow more than {MAX_ASSIGNMENTS} assignments; "
-             f"the first {MAX_ASSIGNMENTS} were reviewed")
-        )  # fmt: skip
+            (
+                stack.name,
+                stack.name,
+                f"the template's conditions allow more than {MAX_ASSIGNMENTS} assignments; "
+                f"the first {MAX_ASSIGNMENTS} were reviewed",
+            )
+        )
     variants = stack.variants or (ca.Variant("", {}, stack.records),)
     for variant in variants:
         _records(inv, variant)

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from iot_semantics.arns import split_arn
 from iot_semantics.policy_eval import ACTION_RESOURCE_TYPES, Decision, Effect, canonical_action, evaluate
 from iot_semantics.policy_match import delivered
-from policy_review.devices import Deployment, Device, World, device_named, deployment_of
+from policy_review.devices import Deployment, Device, World, deployment_of, device_named
 from policy_review.errors import ReviewError
 from policy_review.model import Holder, Inventory
 
-__all__ = ["Answer", "Question", "QueryError", "ask", "can", "decide", "parse", "run"]
+__all__ = ["Answer", "QueryError", "Question", "ask", "can", "decide", "parse", "run"]
 
 THING_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 RESOURCE_TYPES = ("client", "topic", "topicfilter", "thing", "rolealias")
@@ -91,19 +91,26 @@ def _resource(action: str, resource: str) -> tuple[str, str, tuple[str, str, str
     if resource.startswith("arn:"):
         parts = split_arn(resource)
         if len(parts) != 6 or parts[2] != "iot" or not parts[4]:
-            raise QueryError(f"{resource!r} is not an AWS IoT ARN (arn:<partition>:iot:<region>:<account>:<type>/<name>)")
+            raise QueryError(
+                f"{resource!r} is not an AWS IoT ARN (arn:<partition>:iot:<region>:<account>:<type>/<name>)"
+            )
         fields = (parts[1], parts[3], parts[4])
         part = parts[5]
     wanted = ACTION_RESOURCE_TYPES[action]
     if part == "*" or wanted == "*":
         if part != "*" or wanted not in ("*", None):
-            raise QueryError(f"{action} takes the resource * only" if wanted == "*" else f"{action} needs a "
-                             f"{wanted}/<name> resource, not *")  # fmt: skip
+            raise QueryError(
+                f"{action} takes the resource * only"
+                if wanted == "*"
+                else f"{action} needs a {wanted}/<name> resource, not *"
+            )
         return "*", "*", fields
     rtype, slash, name = part.partition("/")
     if not slash or rtype not in RESOURCE_TYPES or not name:
-        raise QueryError(f"{resource!r} is not a resource of AWS IoT: write <type>/<name> with a type among "
-                         f"{', '.join(RESOURCE_TYPES)}, or the full ARN")  # fmt: skip
+        raise QueryError(
+            f"{resource!r} is not a resource of AWS IoT: write <type>/<name> with a type among "
+            f"{', '.join(RESOURCE_TYPES)}, or the full ARN"
+        )
     if wanted is not None and rtype != wanted:
         raise QueryError(f"{action} is evaluated against {wanted}/ resources, not {rtype}/ (AWS IoT never asks it)")
     if action in _TOPIC_ACTIONS and ("+" in name or "#" in name):
@@ -146,9 +153,10 @@ def decide(holder: Holder, device: Device, question: Question) -> Answer:
 def holders_for(inv: Inventory, policy: str | None = None) -> list[Holder]:
     if policy is not None:
         return [
-            h for h in inv.holders
+            h
+            for h in inv.holders
             if h.name == policy or any(policy in (p.name, p.logical_id, p.path) for p in h.policies)
-        ]  # fmt: skip
+        ]
     return [h for h in inv.holders if h.role not in ("claim", "quarantine") and h.policies]
 
 
@@ -162,8 +170,15 @@ def can(inv: Inventory, thing: str, action: str, resource: str, *, policy: str |
     return [decide(h, device_named(h, thing), question) for h in holders]
 
 
-def ask(inv: Inventory, thing: str, action: str, resource: str, *, policy: str | None = None,
-        out: Callable[[str], None] = print) -> int:  # fmt: skip
+def ask(
+    inv: Inventory,
+    thing: str,
+    action: str,
+    resource: str,
+    *,
+    policy: str | None = None,
+    out: Callable[[str], None] = print,
+) -> int:
     """Answer on ``out`` (one line per holder); 0 when every answer allows, 1 otherwise."""
     answers = can(inv, thing, action, resource, policy=policy)
     for answer in answers:

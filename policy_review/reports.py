@@ -38,9 +38,11 @@ def _where(f: Finding) -> str:
 
 
 def markdown(
-    inv: Inventory, findings: Sequence[Finding], suppressed: Sequence[Suppressed] = (),
+    inv: Inventory,
+    findings: Sequence[Finding],
+    suppressed: Sequence[Suppressed] = (),
     unmatched: Sequence[Suppression] = (),
-) -> str:  # fmt: skip
+) -> str:
     lines = [f"# Policy review: {len(inv.policies)} policies, {len(findings)} finding(s)", ""]
     if not findings:
         lines.append("No finding. No device can reach another device's client ID, topics, shadow or jobs.")
@@ -51,8 +53,10 @@ def markdown(
         ]
     if suppressed:
         lines += ["", "## Suppressed", ""]
-        lines += [f"- `{s.finding.full_id}` {s.finding.resource}: {s.finding.message} — {s.kind}: {s.reason}"
-                  for s in suppressed]  # fmt: skip
+        lines += [
+            f"- `{s.finding.full_id}` {s.finding.resource}: {s.finding.message} — {s.kind}: {s.reason}"
+            for s in suppressed
+        ]
     if unmatched:
         lines += ["", "## Suppressions that match no finding", ""]
         lines += [f"- `{s.rule}` on {s.resource} ({s.origin}): remove it or fix its rule/resource" for s in unmatched]
@@ -110,11 +114,20 @@ def sarif(
 ) -> str:
     results = [_sarif_result(f) for f in findings] + [_sarif_result(s.finding, s) for s in suppressed]
     notifications = [
-        {"level": "warning", "message": {"text": f"suppression {s.rule} on {s.resource} ({s.origin}) matches no finding"}}
+        {
+            "level": "warning",
+            "message": {"text": f"suppression {s.rule} on {s.resource} ({s.origin}) matches no finding"},
+        }
         for s in unmatched
     ]
     run = {
-        "tool": {"driver": {"name": TOOL, "informationUri": "docs/policy-review.md", "rules": [_sarif_rule(r) for r in RULES]}},
+        "tool": {
+            "driver": {
+                "name": TOOL,
+                "informationUri": "docs/policy-review.md",
+                "rules": [_sarif_rule(r) for r in RULES],
+            }
+        },
         "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
         "results": results,
     }
@@ -149,7 +162,9 @@ class Probe:
 
 
 def _probe_resource(pattern: str, variables: dict[str, str]) -> str:
-    text = "".join(t if literal else t.replace("*", "x").replace("?", "x") for t, literal in substitute(pattern, variables))
+    text = "".join(
+        t if literal else t.replace("*", "x").replace("?", "x") for t, literal in substitute(pattern, variables)
+    )
     return text
 
 
@@ -210,9 +225,11 @@ def _findings_html(findings: Sequence[Finding]) -> list[str]:
 
 
 def html_page(
-    inv: Inventory, findings: Sequence[Finding], suppressed: Sequence[Suppressed] = (),
+    inv: Inventory,
+    findings: Sequence[Finding],
+    suppressed: Sequence[Suppressed] = (),
     unmatched: Sequence[Suppression] = (),
-) -> str:  # fmt: skip
+) -> str:
     parts = [
         "<!doctype html><html lang=en><meta charset=utf-8><title>Policy review</title>",
         f"<style>{_CSS}</style><h1>Policy review: {len(inv.policies)} policies, {len(findings)} finding(s)</h1>",
@@ -245,9 +262,11 @@ def _holder_html(holder: Holder) -> list[str]:
             verb = "NotAction " if st.not_action else ""
             noun = "NotResource " if st.not_resource else ""
             resources = "<br>".join(f"<code>{_esc(noun + r)}</code>" for r in st.resources)
-            condition = (f"<code>{_esc(json.dumps(st.source.get('Condition')))}</code>" if st.conditions else "&mdash;")
+            condition = f"<code>{_esc(json.dumps(st.source.get('Condition')))}</code>" if st.conditions else "&mdash;"
             effect = st.effect.value if st.effect else "?"
-            parts.append(f"<tr><td>{_esc(effect)}<td>{_esc(verb + ', '.join(st.actions))}<td>{resources}<td>{condition}</tr>")
+            parts.append(
+                f"<tr><td>{_esc(effect)}<td>{_esc(verb + ', '.join(st.actions))}<td>{resources}<td>{condition}</tr>"
+            )
         parts.append("</table>")
     if holder.role in ("claim", "quarantine"):
         return parts

@@ -25,6 +25,7 @@ never a guess. Every MQTT topic witness holds no ``+`` or ``#`` (a PUBLISH topic
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from iot_semantics.policy_match import (
     ONE,
     SEG,
     STAR,
+    Budget,
     Glob,
     Unknown,
     delivered,
@@ -50,7 +52,13 @@ from iot_semantics.variables import REFERENCE
 from policy_review.devices import Device, World, world
 from policy_review.model import Holder, Inventory, Policy
 
-CONNECT, PUBLISH, SUBSCRIBE, RECEIVE, RETAIN = "iot:Connect", "iot:Publish", "iot:Subscribe", "iot:Receive", "iot:RetainPublish"
+CONNECT, PUBLISH, SUBSCRIBE, RECEIVE, RETAIN = (
+    "iot:Connect",
+    "iot:Publish",
+    "iot:Subscribe",
+    "iot:Receive",
+    "iot:RetainPublish",
+)
 GET_RETAINED = "iot:GetRetainedMessage"
 ASSUME_ROLE = "iot:AssumeRoleWithCertificate"
 SHADOW_READ = ("iot:GetThingShadow",)
@@ -59,12 +67,33 @@ JOBS_READ = ("iot:DescribeJobExecution", "iot:GetPendingJobExecutions")
 JOBS_WRITE = ("iot:StartNextPendingJobExecution", "iot:UpdateJobExecution")
 #: Every data-plane action a claim certificate never needs (beyond Connect, Publish, Subscribe, Receive).
 CLAIM_NEVER = (
-    RETAIN, GET_RETAINED, "iot:ListRetainedMessages", *SHADOW_READ, *SHADOW_WRITE, "iot:ListNamedShadowsForThing",
-    *JOBS_READ, *JOBS_WRITE, ASSUME_ROLE, "greengrass:Discover", "greengrass:ResolveComponentCandidates",
-    "greengrass:GetComponentVersionArtifact", "greengrass:CreateDeployment",
-)  # fmt: skip
-ACTIONS = (CONNECT, PUBLISH, SUBSCRIBE, RECEIVE, RETAIN, GET_RETAINED, ASSUME_ROLE, *SHADOW_READ, *SHADOW_WRITE,
-           *JOBS_READ, *JOBS_WRITE)  # fmt: skip
+    RETAIN,
+    GET_RETAINED,
+    "iot:ListRetainedMessages",
+    *SHADOW_READ,
+    *SHADOW_WRITE,
+    "iot:ListNamedShadowsForThing",
+    *JOBS_READ,
+    *JOBS_WRITE,
+    ASSUME_ROLE,
+    "greengrass:Discover",
+    "greengrass:ResolveComponentCandidates",
+    "greengrass:GetComponentVersionArtifact",
+    "greengrass:CreateDeployment",
+)
+ACTIONS = (
+    CONNECT,
+    PUBLISH,
+    SUBSCRIBE,
+    RECEIVE,
+    RETAIN,
+    GET_RETAINED,
+    ASSUME_ROLE,
+    *SHADOW_READ,
+    *SHADOW_WRITE,
+    *JOBS_READ,
+    *JOBS_WRITE,
+)
 ANY = Glob.parse("*")
 #: A witness is a name of one character at least; a topic witness has no MQTT wildcard and no empty
 #: level (``witness(topic=True)``: valid topics, and a reader learns more from ``a/x`` than ``a/``).
@@ -177,12 +206,43 @@ class Piece:
     pattern: str
 
 
+@dataclass(frozen=True)
+class Group:
+    """Allow pieces searched as one: a union of the pieces without exclusions, or one piece with its own."""
+
+    glob: Glob
+    excl: tuple[Glob, ...]
+    pieces: tuple[Piece, ...]
+
+    def may_meet(self, target: Target) -> bool:
+        """Literal prefixes and suffixes leave some piece and some target glob a common name."""
+        return any(target.may_meet(p.glob) and any(p.glob.may_meet(tg) for tg in target.globs) for p in self.pieces)
+
+    def piece_for(self, name: str) -> Piece:
+        """The piece that grants ``name`` (the statement a fact names)."""
+        return next(
+            (p for p in self.pieces if p.glob.matches(name) and not any(e.matches(name) for e in p.excl)),
+            self.pieces[0],
+        )
+
+
+def groups_of(pieces: Sequence[Piece]) -> list[Group]:
+    plain = tuple(p for p in pieces if not p.excl)
+    out = [Group(Glob.union(p.glob for p in plain), (), plain)] if plain else []
+    return out + [Group(p.glob, p.excl, (p,)) for p in pieces if p.excl]
+
+
 class View:
     """What one device may do for one action under one set of variable values (shared by every
     session whose values agree on what the action's statements read)."""
 
-    def __init__(self, prefix: str, statements: Sequence[tuple[int, Statement]], variables: dict[str, str],
-                 by_key: dict[str, str]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        prefix: str,
+        statements: Sequence[tuple[int, Statement]],
+        variables: dict[str, str],
+        by_key: dict[str, str],
+    ) -> None:
         self.prefix = prefix
         self.variables = variables
         self.allows: list[tuple[int, Statement]] = []
@@ -192,6 +252,7 @@ class View:
                 continue
             (self.denies if st.effect is Effect.DENY else self.allows).append((pi, st))
         self._pieces: dict[str, list[Piece]] = {}
+        self._groups: dict[str, list[Group]] = {}
         self._denies: dict[str, tuple[list[Glob], list[list[Glob]]]] = {}
         self._allowed: dict[tuple[str, str], bool] = {}
 
@@ -210,6 +271,17 @@ class View:
                 out += [Piece(g, (), pi, st, pattern) for pattern, g in residuals]
             self._pieces[rtype] = out
         return self._pieces[rtype]
+
+    def groups(self, rtype: str) -> list[Group]:
+        found = self._groups.get(rtype)
+        if found is None:
+            found = self._groups[rtype] = groups_of(self.pieces(rtype))
+        return found
+
+    def denied(self, rtype: str) -> tuple[Glob, list[list[Glob]]]:
+        """``deny`` with the excluded names as one glob."""
+        excluded, within = self.deny(rtype)
+        return Glob.union(excluded), within
 
     def allows_name(self, rtype: str, name: str) -> bool:
         key = (rtype, name)
@@ -242,17 +314,26 @@ class View:
 
 
 _NOTHING = View("", (), {}, {})
+#: Product states one holder's searches may explore in all (about a second and a half of search).
+HOLDER_BUDGET = 150_000
 
 
 class WorldCache:
     """Per device: the statements that name each action (conditions aside), and the views built
     from them, keyed by the variable values those statements read."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int = 0) -> None:
         self._by_device: dict[int, dict[str, tuple[list[tuple[int, Statement]], tuple[str, ...], tuple[str, ...]]]] = {}
         self._views: dict[tuple[object, ...], View] = {}
+        #: Answers of find/read per (views, targets): sessions whose views agree share them. The
+        #: value keeps the key's objects alive, so their ids cannot be reused.
+        self.answers: dict[tuple[object, ...], tuple[Hit | None, tuple[object, ...]]] = {}
+        #: Product states the searches of one holder may explore before it is reported unjudged.
+        self.budget = Budget(budget or HOLDER_BUDGET)
 
-    def _entry(self, device: Device, action: str) -> tuple[list[tuple[int, Statement]], tuple[str, ...], tuple[str, ...]]:
+    def _entry(
+        self, device: Device, action: str
+    ) -> tuple[list[tuple[int, Statement]], tuple[str, ...], tuple[str, ...]]:
         by_action = self._by_device.setdefault(id(device.compiled), {})
         entry = by_action.get(action)
         if entry is None:
@@ -282,8 +363,12 @@ class WorldCache:
         if not statements:
             return _NOTHING
         variables, by_key = session.variables, session.by_key
-        key = (id(session.device.compiled), action, tuple(variables.get(n) for n in names),
-               tuple(by_key.get(k) for k in keys))  # fmt: skip
+        key = (
+            id(session.device.compiled),
+            action,
+            tuple(variables.get(n) for n in names),
+            tuple(by_key.get(k) for k in keys),
+        )
         found = self._views.get(key)
         if found is None:
             found = self._views[key] = View(session.prefix, statements, variables, by_key)
@@ -336,7 +421,10 @@ class Session:
             return "(connected as itself through a Connect another policy grants)" if self.assumed else ""
         thing = self.world.by_name(self.client_id)
         if thing is not None and thing is not self.device and self.world.thing_variables:
-            return f"after connecting with client ID {self.client_id}, the name of a thing its certificate is not attached to"
+            return (
+                f"after connecting with client ID {self.client_id}, the name of a thing its certificate is not "
+                "attached to"
+            )
         return f"after connecting with client ID {self.client_id}"
 
 
@@ -348,12 +436,17 @@ class Hit:
 
 
 def _search(
-    positives: Sequence[Glob], none_of: Sequence[Glob], within: Sequence[Sequence[Glob]], *, topic: bool = False
+    positives: Sequence[Glob],
+    none_of: Sequence[Glob],
+    within: Sequence[Sequence[Glob]],
+    *,
+    topic: bool = False,
+    budget: Budget | None = None,
 ) -> str | None:
     if not within:
-        return witness(positives, none_of, topic=topic)
+        return witness(positives, none_of, topic=topic, budget=budget)
     for choice in _choices(within):
-        found = witness([*positives, *choice], none_of, topic=topic)
+        found = witness([*positives, *choice], none_of, topic=topic, budget=budget)
         if found is not None:
             return found
     return None
@@ -377,8 +470,13 @@ class Target:
     excl: tuple[Glob, ...] = ()
     #: The literal text every name of the target starts with (a quick test before any search).
     prefix: str = field(default="", init=False)
+    #: ``globs`` and ``excl`` as one glob each (one search instead of one per glob).
+    union: Glob = field(default=Glob((), 0), init=False)
+    excl_union: Glob = field(default=Glob((), 0), init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "union", Glob.union(self.globs))
+        object.__setattr__(self, "excl_union", Glob.union(self.excl))
         prefixes = [g.literal_prefix() or "" for g in self.globs]
         common = prefixes[0] if prefixes else ""
         for p in prefixes[1:]:
@@ -396,39 +494,65 @@ class Target:
         return p[:n] == self.prefix[:n]
 
 
+#: Names a resource type admits, as globs (any one of the first, none of the second): thing names
+#: hold no ``/`` (``thing/<name>/<shadow>`` names a named shadow), role-alias names no ``/`` or ``:``.
+_ONE_LEVEL = Glob.from_tokens(((ONE, ""), (SEG, "")))
+_NAME_SHAPES: dict[str, tuple[tuple[Glob, ...], tuple[Glob, ...]]] = {
+    "thing": (
+        (_ONE_LEVEL, Glob.from_tokens(((ONE, ""), (SEG, ""), (LIT, "/"), (ONE, ""), (SEG, "")))),
+        tuple(Glob.parse(g) for g in ("*/*/*", "/*", "*/")),
+    ),
+    "rolealias": ((_ONE_LEVEL,), (Glob.parse("*:*"), Glob.parse("*/*"))),
+}
+
+
 def find(
-    session: Session, action: str, rtype: str, targets: Iterable[Target], *, topic: bool = False, also: str | None = None
+    session: Session,
+    action: str,
+    rtype: str,
+    targets: Iterable[Target],
+    *,
+    topic: bool = False,
+    also: str | None = None,
 ) -> Hit | None:
     """A name of ``rtype`` the session may use for ``action`` (and for ``also``) that lies in one of ``targets``."""
+    targets = tuple(targets)
+    answers = session.world_cache.answers
+    key = ("find", session.view(action), session.view(also) if also else None, rtype, topic, *map(id, targets))
+    if key not in answers:
+        answers[key] = (_find(session, action, rtype, targets, topic=topic, also=also), targets)
+    return answers[key][0]
+
+
+def _find(
+    session: Session, action: str, rtype: str, targets: Sequence[Target], *, topic: bool, also: str | None
+) -> Hit | None:
     view = session.view(action)
-    pieces = view.pieces(rtype)
-    if not pieces:
+    groups = view.groups(rtype)
+    if not groups:
         return None
-    excluded, within = view.deny(rtype)
-    extra: list[Piece | None] = [None]
+    excluded, within = view.denied(rtype)
+    extras: list[Group | None] = [None]
     if also is not None:
         other = session.view(also)
-        extra = list(other.pieces(rtype))
-        excluded = [*excluded, *other.deny(rtype)[0]]
-        within = [*within, *other.deny(rtype)[1]]
+        extras = list(other.groups(rtype))
+        more_excluded, more_within = other.denied(rtype)
+        excluded, within = Glob.union([excluded, more_excluded]), [*within, *more_within]
+    shapes, unlike = _NAME_SHAPES.get(rtype, ((NONEMPTY,), ()))
     for target in targets:
-        near = [p for p in pieces if target.may_meet(p.glob)]
-        for tg in target.globs if near else ():
-            for piece in near:
-                if not piece.glob.may_meet(tg):
-                    continue
-                for ep in extra:
-                    positives = [piece.glob, tg, NONEMPTY]
-                    none = [*piece.excl, *excluded, *target.excl]
-                    if ep is not None:
-                        if not (ep.glob.may_meet(tg) and ep.glob.may_meet(piece.glob)):
-                            continue
-                        positives.append(ep.glob)
-                        none += ep.excl
-                    name = _search(positives, none, within, topic=topic)
-                    if name is not None and session.allowed(action, rtype, name):
-                        if also is None or session.allowed(also, rtype, name):
-                            return Hit(name, piece)
+        live = [g for g in groups if g.may_meet(target)]
+        for group, shape, extra in itertools.product(live, shapes, extras):
+            if extra is not None and not extra.may_meet(target):
+                continue
+            positives = [group.glob, target.union, shape]
+            none = [*group.excl, excluded, target.excl_union, *unlike]
+            if extra is not None:
+                positives.append(extra.glob)
+                none += extra.excl
+            name = _search(positives, none, within, topic=topic, budget=session.world_cache.budget)
+            if name is not None and session.allowed(action, rtype, name):
+                if also is None or session.allowed(also, rtype, name):
+                    return Hit(name, group.piece_for(name))
     return None
 
 
@@ -441,7 +565,8 @@ def _filter_text(glob: Glob) -> str | None:
 
 
 def _widest_filter(glob: Glob) -> str | None:
-    """The widest MQTT filter a topicfilter glob admits: a trailing level ``*`` as ``#``, a whole-level ``*``/``?`` as ``+``."""
+    """The widest MQTT filter a topicfilter glob admits: a trailing level ``*`` as ``#``, a whole-level
+    ``*``/``?`` as ``+``."""
     if glob.start & (glob.start - 1) or not glob.start:
         return None
     i = glob.start.bit_length() - 1
@@ -501,41 +626,84 @@ def _make_level_filters(glob: Glob) -> list[str]:
 
 
 def read(
-    session: Session, targets: Iterable[Target], *, only: Sequence[Piece] | None = None, recv_only: Sequence[Piece] | None = None
+    session: Session,
+    targets: Iterable[Target],
+    *,
+    only: Sequence[Piece] | None = None,
+    recv_only: Sequence[Piece] | None = None,
 ) -> Hit | None:
     """A topic of ``targets`` the session may receive through a filter it may subscribe to."""
+    targets = tuple(targets)
+    answers = session.world_cache.answers
+    pieces = (tuple(only) if only is not None else None, tuple(recv_only) if recv_only is not None else None)
+    key = (
+        "read",
+        session.view(SUBSCRIBE),
+        session.view(RECEIVE),
+        *map(id, targets),
+        *(map(id, pieces[0] or ())),
+        "|",
+        *(map(id, pieces[1] or ())),
+        only is None,
+        recv_only is None,
+    )
+    if key not in answers:
+        answers[key] = (_read(session, targets, only=only, recv_only=recv_only), (targets, pieces))
+    return answers[key][0]
+
+
+def _read(
+    session: Session, targets: Sequence[Target], *, only: Sequence[Piece] | None, recv_only: Sequence[Piece] | None
+) -> Hit | None:
     sub, recv = session.view(SUBSCRIBE), session.view(RECEIVE)
     sub_pieces = list(only) if only is not None else sub.pieces("topicfilter")
-    recv_pieces = list(recv_only) if recv_only is not None else recv.pieces("topic")
-    if not sub_pieces or not recv_pieces:
+    recv_groups = groups_of(recv_only) if recv_only is not None else recv.groups("topic")
+    if not sub_pieces or not recv_groups:
         return None
-    sub_excl, sub_within = sub.deny("topicfilter")
-    recv_excl, recv_within = recv.deny("topic")
     targets = list(targets)
-    # 1. the topic itself as the filter
+    return _read_as_filter(session, targets, groups_of(sub_pieces), recv_groups) or _read_wider(
+        session, targets, sub_pieces, recv_groups
+    )
+
+
+def _read_as_filter(
+    session: Session, targets: list[Target], sub_groups: list[Group], recv_groups: list[Group]
+) -> Hit | None:
+    """1. The topic itself as the filter."""
+    sub_excl, sub_within = session.view(SUBSCRIBE).denied("topicfilter")
+    recv_excl, recv_within = session.view(RECEIVE).denied("topic")
     for target in targets:
-        recv_near = [rp for rp in recv_pieces if target.may_meet(rp.glob)]
-        sub_near = [sp for sp in sub_pieces if target.may_meet(sp.glob)] if recv_near else []
-        for tg in target.globs if sub_near else ():
-            for rp in recv_near:
-                if not rp.glob.may_meet(tg):
-                    continue
-                for sp in sub_near:
-                    if not sp.glob.may_meet(tg) or not sp.glob.may_meet(rp.glob):
-                        continue
-                    none = [*sp.excl, *sub_excl, *rp.excl, *recv_excl, *target.excl]
-                    name = _search([sp.glob, rp.glob, tg], none, [*sub_within, *recv_within], topic=True)
-                    if name is not None and session.allowed(SUBSCRIBE, "topicfilter", name) and session.allowed(
-                        RECEIVE, "topic", name
-                    ):
-                        return Hit(name, rp, name)
-    # 2. a wider filter: MQTT wildcards the policy grants literally, or that a '*' admits
+        for sg, rg in itertools.product(sub_groups, recv_groups):
+            if not (sg.may_meet(target) and rg.may_meet(target)):
+                continue
+            none = [*sg.excl, sub_excl, *rg.excl, recv_excl, target.excl_union]
+            name = _search(
+                [sg.glob, rg.glob, target.union],
+                none,
+                [*sub_within, *recv_within],
+                topic=True,
+                budget=session.world_cache.budget,
+            )
+            if (
+                name is not None
+                and session.allowed(SUBSCRIBE, "topicfilter", name)
+                and session.allowed(RECEIVE, "topic", name)
+            ):
+                return Hit(name, rg.piece_for(name), name)
+    return None
+
+
+def _read_wider(
+    session: Session, targets: list[Target], sub_pieces: list[Piece], recv_groups: list[Group]
+) -> Hit | None:
+    """2. A wider filter: MQTT wildcards the policy grants literally, or that a '*' admits."""
+    recv_excl, recv_within = session.view(RECEIVE).denied("topic")
     sub_prefixes = [sp.glob.literal_prefix() for sp in sub_pieces]
     widest = [t for sp in sub_pieces if (t := _filter_text(sp.glob)) is not None]
     tried: set[str] = set()
     for target in targets:
-        recv_near = [rp for rp in recv_pieces if target.may_meet(rp.glob)]
-        if not recv_near:
+        near = [rg for rg in recv_groups if rg.may_meet(target)]
+        if not near:
             continue
         candidates = list(widest)
         for tg in target.globs:
@@ -543,27 +711,23 @@ def read(
             live = [p for p in sub_prefixes if _could_deliver(p, topic_prefix)]
             if live:
                 candidates += [f for f in _level_filters(tg) if _admitted(f, live)]
-        for text in candidates:
+        for text in dict.fromkeys(candidates):
             if text in tried or not any(sp.glob.matches(text) for sp in sub_pieces):
                 continue
-            tried.add(text)
             topic_set = delivered(text)
             if topic_set is None or not session.allowed(SUBSCRIBE, "topicfilter", text):
+                tried.add(text)
                 continue
             d, dollar_excluded = topic_set
             if not target.may_meet(d):
-                tried.discard(text)
                 continue
-            for tg in target.globs:
-                if not d.may_meet(tg):
-                    continue
-                for rp in recv_near:
-                    if not rp.glob.may_meet(tg):
-                        continue
-                    none = [*rp.excl, *recv_excl, *target.excl, *([DOLLAR] if dollar_excluded else [])]
-                    name = _search([d, rp.glob, tg], none, recv_within, topic=True)
-                    if name is not None and session.allowed(RECEIVE, "topic", name):
-                        return Hit(name, rp, text)
+            for rg in near:
+                none = [*rg.excl, recv_excl, target.excl_union, *([DOLLAR] if dollar_excluded else [])]
+                name = _search(
+                    [d, rg.glob, target.union], none, recv_within, topic=True, budget=session.world_cache.budget
+                )
+                if name is not None and session.allowed(RECEIVE, "topic", name):
+                    return Hit(name, rg.piece_for(name), text)
     return None
 
 
@@ -621,8 +785,10 @@ def sessions(world: World, device: Device, cache: WorldCache) -> list[Session]:
 
 
 def connects_as_itself(session: Session) -> bool:
-    return session.assumed or not grants_connect(session.device, session.world_cache) or session.allowed(
-        CONNECT, "client", session.device.name
+    return (
+        session.assumed
+        or not grants_connect(session.device, session.world_cache)
+        or session.allowed(CONNECT, "client", session.device.name)
     )
 
 
@@ -643,8 +809,11 @@ def own_topics(session: Session) -> list[Glob]:
     return own_globs(session, "topic", _OWN_TOPIC_ACTIONS) + own_globs(session, "topicfilter", (SUBSCRIBE,))
 
 
-def _thing_globs(name: str) -> tuple[Glob, Glob]:
-    return Glob.literal(name), Glob.from_tokens((*Glob.literal(name + "/").tokens, (STAR, "")))
+def _thing_target(name: str) -> Target:
+    """The victim's thing as the shadow and job actions name it: ``thing/<name>``, or
+    ``thing/<name>/<shadow>`` for a named shadow (one level: shadow names hold no ``/``)."""
+    named = Glob.from_tokens((*Glob.literal(name + "/").tokens, (SEG, "")))
+    return Target((Glob.literal(name), named), (Glob.literal(name + "/"),))
 
 
 # Facts ---------------------------------------------------------------------------------------------
@@ -682,8 +851,18 @@ class Analysis:
             self._sessions[key] = Session(self.world, device, device.name, {}, self.cache)
         return self._sessions[key]
 
-    def add(self, kind: str, session: Session, action: str, rtype: str, hit: Hit | None, *, other: str = "",
-            detail: str = "", resource: str | None = None) -> None:  # fmt: skip
+    def add(
+        self,
+        kind: str,
+        session: Session,
+        action: str,
+        rtype: str,
+        hit: Hit | None,
+        *,
+        other: str = "",
+        detail: str = "",
+        resource: str | None = None,
+    ) -> None:
         """Record a fact; one per kind and deciding statement (the first victim found names it)."""
         piece = hit.piece if hit else None
         policy_index = piece.policy if piece else 0
@@ -696,12 +875,20 @@ class Analysis:
         policy = policies[policy_index] if policy_index < len(policies) else self.holder.policies[0]
         self.facts.append(
             Fact(
-                kind, self.holder, policy, piece.statement if piece else None, action,
+                kind,
+                self.holder,
+                policy,
+                piece.statement if piece else None,
+                action,
                 resource if resource is not None else f"{rtype}/{hit.name}" if hit else "",
-                session.device.name, other, session.client_id, hit.topic_filter if hit else None,
-                detail or session.describe(), piece.pattern if piece else "",
+                session.device.name,
+                other,
+                session.client_id,
+                hit.topic_filter if hit else None,
+                detail or session.describe(),
+                piece.pattern if piece else "",
             )
-        )  # fmt: skip
+        )
 
     def has(self, kind: str, other: str = "") -> bool:
         return (kind, other) in self.done
@@ -734,11 +921,28 @@ def _reserved_targets(name: str) -> list[tuple[str, Target]]:
     ops += ["update/delta", "update/documents"]
     shadows = [f"{p}/{op}" for p in (topics.shadow_prefix(name), f"{topics.shadow_prefix(name)}/name/+") for op in ops]
     jobs = topics.jobs_prefix(name)
-    job_topics = [f"{jobs}/{t}" for t in ("notify", "notify-next", "get", "get/+", "start-next", "start-next/+",
-                                          "+/get", "+/get/+", "+/update", "+/update/+")]  # fmt: skip
+    job_topics = [
+        f"{jobs}/{t}"
+        for t in (
+            "notify",
+            "notify-next",
+            "get",
+            "get/+",
+            "start-next",
+            "start-next/+",
+            "+/get",
+            "+/get/+",
+            "+/update",
+            "+/update/+",
+        )
+    ]
     metrics = [topics.defender_metrics_topic(name, f) for f in ("json", "cbor")]
-    others = [*metrics, *(f"{m}/{r}" for m in metrics for r in ("accepted", "rejected")),
-              f"{thing}/greengrass/health/json", f"{thing}/greengrassv2/health/json"]  # fmt: skip
+    others = [
+        *metrics,
+        *(f"{m}/{r}" for m in metrics for r in ("accepted", "rejected")),
+        f"{thing}/greengrass/health/json",
+        f"{thing}/greengrassv2/health/json",
+    ]
     return [
         ("shadow", Target(_api(shadows))),
         ("jobs", Target(_api(job_topics))),
@@ -766,10 +970,13 @@ def _device_facts(a: Analysis) -> list[Session]:
         vs = a.legit(victim)
         base = Glob.parse(f"{topics.thing_prefix(victim.name)}/*")
         app = Target(
-            (*own_globs(vs, "topic", (PUBLISH, RETAIN)), *own_globs(vs, "topic", (RECEIVE,)),
-             *own_globs(vs, "topicfilter", (SUBSCRIBE,))),
+            (
+                *own_globs(vs, "topic", (PUBLISH, RETAIN)),
+                *own_globs(vs, "topic", (RECEIVE,)),
+                *own_globs(vs, "topicfilter", (SUBSCRIBE,)),
+            ),
             (base,),
-        )  # fmt: skip
+        )
         # B's own topic globs, each against C's own of the same family
         apps = [
             Target(tuple(own_globs(vs, "topic", (PUBLISH, RETAIN))), (*c_pub, base)),
@@ -780,7 +987,7 @@ def _device_facts(a: Analysis) -> list[Session]:
         del app
         clients = Target(tuple(own_globs(vs, "client", (CONNECT,))), tuple(c_clients))
         things = [
-            Target(_thing_globs(victim.name)),
+            _thing_target(victim.name),
             Target(tuple(own_globs(vs, "thing", _THING_ACTIONS)), tuple(c_things)),
         ]
         for s in mine:
@@ -790,21 +997,35 @@ def _device_facts(a: Analysis) -> list[Session]:
 
 
 def _session_facts(
-    a: Analysis, s: Session, victim: Device, clients: Target, topic_targets: list[tuple[str, Target]],
+    a: Analysis,
+    s: Session,
+    victim: Device,
+    clients: Target,
+    topic_targets: list[tuple[str, Target]],
     things: list[Target],
-) -> None:  # fmt: skip
+) -> None:
     name = victim.name
     if (
         s.client_id is not None
         and not a.has("connect-as", name)
         and (
             s.client_id == name
-            or (any(g.matches(s.client_id) for g in clients.globs) and not any(g.matches(s.client_id) for g in clients.excl))
+            or (
+                any(g.matches(s.client_id) for g in clients.globs)
+                and not any(g.matches(s.client_id) for g in clients.excl)
+            )
         )
     ):
         piece = next((p for p in s.view(CONNECT).pieces("client") if p.glob.matches(s.client_id)), None)
-        a.add("connect-as", s, CONNECT, "client", Hit(s.client_id, piece) if piece else None, other=name,
-              resource=f"client/{s.client_id}")  # fmt: skip
+        a.add(
+            "connect-as",
+            s,
+            CONNECT,
+            "client",
+            Hit(s.client_id, piece) if piece else None,
+            other=name,
+            resource=f"client/{s.client_id}",
+        )
     mqtt = s.client_id is not None
     grouped: dict[str, list[Target]] = {}
     for area, target in topic_targets:
@@ -814,18 +1035,26 @@ def _session_facts(
     if mqtt:
         for hit in _area_hits(a, s, name, "read", grouped, lambda ts: read(s, ts)):
             a.add(_topic_kind(hit.name, "read"), s, RECEIVE, "topic", hit, other=name)
-    for hit in _area_hits(a, s, name, "retain", grouped, lambda ts: find(s, RETAIN, "topic", ts, topic=True, also=PUBLISH)):
+    for hit in _area_hits(
+        a, s, name, "retain", grouped, lambda ts: find(s, RETAIN, "topic", ts, topic=True, also=PUBLISH)
+    ):
         a.add("retain-write", s, RETAIN, "topic", hit, other=name)
-    for hit in _area_hits(a, s, name, "get-retained", grouped, lambda ts: find(s, GET_RETAINED, "topic", ts, topic=True)):
+    for hit in _area_hits(
+        a, s, name, "get-retained", grouped, lambda ts: find(s, GET_RETAINED, "topic", ts, topic=True)
+    ):
         a.add("retain-read", s, GET_RETAINED, "topic", hit, other=name)
-    for actions, kind in ((SHADOW_READ, "shadow-read"), (SHADOW_WRITE, "shadow-write"), (JOBS_READ, "jobs-read"),
-                          (JOBS_WRITE, "jobs-write")):  # fmt: skip
+    for actions, kind in (
+        (SHADOW_READ, "shadow-read"),
+        (SHADOW_WRITE, "shadow-write"),
+        (JOBS_READ, "jobs-read"),
+        (JOBS_WRITE, "jobs-write"),
+    ):
         for action in actions:
             if a.has(f"api:{kind}", name):
                 break
-            if hit := find(s, action, "thing", things):
+            if api_hit := find(s, action, "thing", things):
                 a.mark(f"api:{kind}", name)
-                a.add(kind, s, action, "thing", hit, other=name)
+                a.add(kind, s, action, "thing", api_hit, other=name)
 
 
 def _in_target(name: str, target: Target) -> bool:
@@ -833,15 +1062,23 @@ def _in_target(name: str, target: Target) -> bool:
 
 
 def _area_hits(
-    a: Analysis, s: Session, name: str, label: str, grouped: dict[str, list[Target]],
+    a: Analysis,
+    s: Session,
+    name: str,
+    label: str,
+    grouped: dict[str, list[Target]],
     search: Callable[[list[Target]], Hit | None],
-) -> Iterator[Hit]:  # fmt: skip
+) -> Iterator[Hit]:
     """One hit per area (shadow, jobs, ...) not yet answered for ``name``: one search over every
     remaining area at a time (most searches find nothing, and then one search is enough)."""
     remaining = {area: ts for area, ts in grouped.items() if not a.has(f"{label}:{area}", name)}
     while remaining:
         hit = search([t for ts in remaining.values() for t in ts])
-        area = next((ar for ar, ts in remaining.items() if any(_in_target(hit.name, t) for t in ts)), None) if hit else None
+        area = (
+            next((ar for ar, ts in remaining.items() if any(_in_target(hit.name, t) for t in ts)), None)
+            if hit
+            else None
+        )
         if hit is None or area is None:
             return
         del remaining[area]
@@ -855,15 +1092,28 @@ def _listed_clients(a: Analysis, mine: list[Session]) -> None:
     for s in mine:
         if s.client_id is None:
             continue
-        piece = next((p for p in s.view(CONNECT).pieces("client") if _is_literal(p.glob) and "${" not in p.pattern
-                      and p.glob.matches(s.client_id)), None)  # fmt: skip
+        piece = next(
+            (
+                p
+                for p in s.view(CONNECT).pieces("client")
+                if _is_literal(p.glob) and "${" not in p.pattern and p.glob.matches(s.client_id)
+            ),
+            None,
+        )
         if piece is not None and not re.search(r"#\d+$", s.client_id):
             listed.append((s, piece))
     if len(listed) >= 2:
         s, piece = listed[1]
-        a.add("connect-as", s, CONNECT, "client", Hit(s.client_id or "", piece), other=s.client_id or "",
-              resource=f"client/{s.client_id}",
-              detail=f"a client ID the policy lists beside {listed[0][0].client_id}: each holder may take any of them")
+        a.add(
+            "connect-as",
+            s,
+            CONNECT,
+            "client",
+            Hit(s.client_id or "", piece),
+            other=s.client_id or "",
+            resource=f"client/{s.client_id}",
+            detail=f"a client ID the policy lists beside {listed[0][0].client_id}: each holder may take any of them",
+        )
 
 
 #: A topic holding a variable AWS left unsubstituted names no namespace anyone uses.
@@ -871,12 +1121,18 @@ _UNSUBSTITUTED = Glob.parse("*${*")
 
 
 def _named(name: str) -> Target:
-    return Target(tuple(Glob.parse(p) for p in (f"{name}/*", f"*/{name}", f"*/{name}/*")) + (Glob.literal(name),),
-                  (_UNSUBSTITUTED,))
+    return Target(
+        (*(Glob.parse(p) for p in (f"{name}/*", f"*/{name}", f"*/{name}/*")), Glob.literal(name)),
+        (_UNSUBSTITUTED,),
+    )
 
 
 def _shared_facts(
-    a: Analysis, s: Session | None, vs: Session, victim: Device, c_own: tuple[list[Glob], list[Glob], list[Glob]],
+    a: Analysis,
+    s: Session | None,
+    vs: Session,
+    victim: Device,
+    c_own: tuple[list[Glob], list[Glob], list[Glob]],
     bystander: Session,
 ) -> None:
     """Namespaces every device shares (a piece the bystander's own policy also grants, action by action)."""
@@ -932,7 +1188,7 @@ def _piece_hit(s: Session, action: str, piece: Piece, target: Target, *, also: S
             none = [*piece.excl, *excluded, *target.excl, _UNSUBSTITUTED]
             if other is not None:
                 none += [*other.excl, *other_excluded]
-            name = _search(positives, none, within, topic=True)
+            name = _search(positives, none, within, topic=True, budget=s.world_cache.budget)
             if name is None or not s.allowed(action, "topic", name):
                 continue
             if also is None or also.allowed(action, "topic", name):
@@ -988,8 +1244,14 @@ def _deny_facts(a: Analysis) -> None:
                 hit = find(s, PUBLISH, "topic", [target], topic=True)
             if hit is not None:
                 deny_piece = Piece(ANY, (), pi, st, st.resources[0])
-                a.add("ineffective-deny", s, st.actions[0] if st.actions else "", "topic",
-                      Hit(hit.name, deny_piece, hit.topic_filter), other=f"deny #{pi}.{st.index}")  # fmt: skip
+                a.add(
+                    "ineffective-deny",
+                    s,
+                    st.actions[0] if st.actions else "",
+                    "topic",
+                    Hit(hit.name, deny_piece, hit.topic_filter),
+                    other=f"deny #{pi}.{st.index}",
+                )
 
 
 def _mismatch_facts(a: Analysis) -> None:
@@ -998,8 +1260,14 @@ def _mismatch_facts(a: Analysis) -> None:
     recv = s.view(RECEIVE).pieces("topic")
     for piece in s.view(SUBSCRIBE).pieces("topicfilter"):
         if not recv or read(s, [Target((ANY,))], only=[piece]) is None:
-            a.add("subscribe-no-receive", s, SUBSCRIBE, "topicfilter", Hit(_sample(piece.glob), piece),
-                  other=f"{piece.policy}.{piece.statement.index}.{piece.pattern}")  # fmt: skip
+            a.add(
+                "subscribe-no-receive",
+                s,
+                SUBSCRIBE,
+                "topicfilter",
+                Hit(_sample(piece.glob), piece),
+                other=f"{piece.policy}.{piece.statement.index}.{piece.pattern}",
+            )
 
 
 def _sample(glob: Glob) -> str:
@@ -1010,10 +1278,15 @@ def _sample(glob: Glob) -> str:
 
 
 _TYPED = {
-    CONNECT: "client", PUBLISH: "topic", RECEIVE: "topic", RETAIN: "topic", SUBSCRIBE: "topicfilter",
-    GET_RETAINED: "topic", ASSUME_ROLE: "rolealias", **dict.fromkeys((*SHADOW_READ, *SHADOW_WRITE, *JOBS_READ,
-                                                                       *JOBS_WRITE), "thing"),
-}  # fmt: skip
+    CONNECT: "client",
+    PUBLISH: "topic",
+    RECEIVE: "topic",
+    RETAIN: "topic",
+    SUBSCRIBE: "topicfilter",
+    GET_RETAINED: "topic",
+    ASSUME_ROLE: "rolealias",
+    **dict.fromkeys((*SHADOW_READ, *SHADOW_WRITE, *JOBS_READ, *JOBS_WRITE), "thing"),
+}
 
 
 def _dead_grant_facts(a: Analysis) -> None:
@@ -1031,8 +1304,16 @@ def _dead_grant_facts(a: Analysis) -> None:
                 head = f"{s.prefix}:{rtype}/"
                 if all(residual_of(r, s.variables, head).empty for r in st.resources):
                     piece = Piece(ANY, (), pi, st, ", ".join(st.resources))
-                    a.add("dead-grant", s, action, rtype, Hit("", piece), other=action,
-                          resource=f"{rtype}/", detail=f"its resources are not {rtype}/ resources")  # fmt: skip
+                    a.add(
+                        "dead-grant",
+                        s,
+                        action,
+                        rtype,
+                        Hit("", piece),
+                        other=action,
+                        resource=f"{rtype}/",
+                        detail=f"its resources are not {rtype}/ resources",
+                    )
 
 
 def _role_alias_facts(a: Analysis, sessions_: list[Session]) -> None:
@@ -1045,8 +1326,9 @@ def _role_alias_facts(a: Analysis, sessions_: list[Session]) -> None:
                 continue
             name = next((n for n in aliases if piece.glob.matches(n) and not any(g.matches(n) for g in own)), None)
             if name is None:
+                shapes, unlike = _NAME_SHAPES["rolealias"]
                 try:
-                    name = witness([piece.glob, NONEMPTY], own)
+                    name = witness([piece.glob, *shapes], [*own, *unlike])
                 except Unknown:
                     name = None
             if name is not None and s.allowed(ASSUME_ROLE, "rolealias", name):
@@ -1081,8 +1363,15 @@ def _claim_facts(a: Analysis) -> None:
     for s in all_sessions:
         if s.client_id in device_names:
             piece = next((p for p in s.view(CONNECT).pieces("client") if p.glob.matches(s.client_id or "")), None)
-            a.add("claim-connect", s, CONNECT, "client", Hit(s.client_id or "", piece) if piece else None,
-                  other=s.client_id or "", resource=f"client/{s.client_id}")  # fmt: skip
+            a.add(
+                "claim-connect",
+                s,
+                CONNECT,
+                "client",
+                Hit(s.client_id or "", piece) if piece else None,
+                other=s.client_id or "",
+                resource=f"client/{s.client_id}",
+            )
             break
     mqtt = [s for s in all_sessions if s.client_id is not None] or all_sessions[-1:]
     templates = sorted({t for s in mqtt for t in _own_templates(s)})
@@ -1102,8 +1391,15 @@ def _claim_facts(a: Analysis) -> None:
             if view.allows:
                 pi, st = view.allows[0]
                 rtype = _TYPED.get(action, "*")
-                a.add("claim-beyond", s, action, rtype, Hit("*", Piece(ANY, (), pi, st, ", ".join(st.resources))),
-                      other=action, resource=f"{rtype}/*")  # fmt: skip
+                a.add(
+                    "claim-beyond",
+                    s,
+                    action,
+                    rtype,
+                    Hit("*", Piece(ANY, (), pi, st, ", ".join(st.resources))),
+                    other=action,
+                    resource=f"{rtype}/*",
+                )
                 break
     _role_alias_facts(a, all_sessions)
 
@@ -1132,12 +1428,21 @@ def analyse(holder: Holder, inv: Inventory) -> list[Fact]:
         _mismatch_facts(a)
         _dead_grant_facts(a)
     except Unknown as exc:
-        a.facts.append(Fact("unjudged", holder, holder.policies[0], None, "", "", detail=f"the question grew too large ({exc})"))
+        a.facts.append(
+            Fact("unjudged", holder, holder.policies[0], None, "", "", detail=f"the question grew too large ({exc})")
+        )
     if a.world.template_error:
         a.facts.append(
-            Fact("unjudged", holder, holder.policies[0], None, "", "",
-                 detail=f"the template body cannot be evaluated for its devices ({a.world.template_error})")
-        )  # fmt: skip
+            Fact(
+                "unjudged",
+                holder,
+                holder.policies[0],
+                None,
+                "",
+                "",
+                detail=f"the template body cannot be evaluated for its devices ({a.world.template_error})",
+            )
+        )
     return a.facts
 
 

@@ -64,8 +64,11 @@ class Suppressed:
 
 
 def _checked(entry: Any, where: str, *, resource: str | None = None) -> tuple[str, str, str]:
-    if not isinstance(entry, dict) or "rule" not in entry or "reason" not in entry or (
-        resource is None and "resource" not in entry
+    if (
+        not isinstance(entry, dict)
+        or "rule" not in entry
+        or "reason" not in entry
+        or (resource is None and "resource" not in entry)
     ):
         need = "rule and reason" if resource is not None else "rule, resource and reason"
         raise SuppressionError(f"{where} needs {need}")
@@ -102,7 +105,9 @@ def in_source(metadata: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[Sup
         if not isinstance(acknowledged, list):
             raise SuppressionError(f"{stack}/{logical}: Metadata {METADATA_KEY} needs an acknowledge list")
         for i, entry in enumerate(acknowledged):
-            rule, resource, reason = _checked(entry, f"{stack}/{logical} Metadata {METADATA_KEY}[{i}]", resource=logical)
+            rule, resource, reason = _checked(
+                entry, f"{stack}/{logical} Metadata {METADATA_KEY}[{i}]", resource=logical
+            )
             out.append(Suppression(rule, resource, reason, "inSource", f"{stack}/{logical}", stack))
     return out
 

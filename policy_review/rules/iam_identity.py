@@ -22,18 +22,42 @@ _ADMIN_MANAGED = ("/AdministratorAccess", "/PowerUserAccess", "/IAMFullAccess")
 #: Single actions that let the holder become more than it is (Rhino Security Labs' list, as Cloudsplaining
 #: and Prowler's iam_policy_allows_privilege_escalation use it), beyond PassRole and policy management.
 ESCALATING = (
-    "iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile", "iam:AddUserToGroup",
-    "iam:UpdateAssumeRolePolicy", "lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration",
-    "glue:UpdateDevEndpoint", "sts:AssumeRole",
-)  # fmt: skip
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
+    "iam:AddUserToGroup",
+    "iam:UpdateAssumeRolePolicy",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "glue:UpdateDevEndpoint",
+    "sts:AssumeRole",
+)
 POLICY_MANAGEMENT = (
-    "iot:CreatePolicy", "iot:CreatePolicyVersion", "iot:SetDefaultPolicyVersion", "iot:DeletePolicy",
-    "iot:DeletePolicyVersion", "iot:AttachPolicy", "iot:AttachPrincipalPolicy", "iot:DetachPolicy",
-    "iot:DetachPrincipalPolicy", "iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion",
-    "iam:DeletePolicy", "iam:DeletePolicyVersion", "iam:AttachRolePolicy", "iam:AttachUserPolicy",
-    "iam:AttachGroupPolicy", "iam:PutRolePolicy", "iam:PutUserPolicy", "iam:PutGroupPolicy", "iam:DetachRolePolicy",
-    "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary", "iam:DeleteRolePermissionsBoundary",
-)  # fmt: skip
+    "iot:CreatePolicy",
+    "iot:CreatePolicyVersion",
+    "iot:SetDefaultPolicyVersion",
+    "iot:DeletePolicy",
+    "iot:DeletePolicyVersion",
+    "iot:AttachPolicy",
+    "iot:AttachPrincipalPolicy",
+    "iot:DetachPolicy",
+    "iot:DetachPrincipalPolicy",
+    "iam:CreatePolicy",
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:AttachRolePolicy",
+    "iam:AttachUserPolicy",
+    "iam:AttachGroupPolicy",
+    "iam:PutRolePolicy",
+    "iam:PutUserPolicy",
+    "iam:PutGroupPolicy",
+    "iam:DetachRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+)
 #: Service principals that hold a role themselves (the service decides when to act with it).
 SERVICE_HOLDERS = ("iot.amazonaws.com",)
 
@@ -51,12 +75,14 @@ def _admin_policies(review: Review) -> set[int]:
     if cached is None:
         probe = Probe.for_policies(review.inv.policies)
         cached = {
-            id(p) for p in review.inv.policies
-            if p.kind == "iam" and (
+            id(p)
+            for p in review.inv.policies
+            if p.kind == "iam"
+            and (
                 any(str(p.document.get("ManagedPolicyArn", "")).endswith(m) for m in _ADMIN_MANAGED)
                 or probe.grant(p, "zzprobe:ZzProbeAction", probe.arn("zzprobe", f"{FRESH}/{FRESH}")) is not None
             )
-        }  # fmt: skip
+        }
         review._admin = cached  # type: ignore[attr-defined]
     return cached
 
@@ -76,8 +102,9 @@ def _service_held(inv: Inventory, policy: Policy) -> bool:
                 if not isinstance(principal, dict) or set(principal) != {"Service"}:
                     return False
                 principals += [str(p) for p in as_list(principal["Service"])]
-        if not principals or not all(p.replace("${AWS::URLSuffix}", "amazonaws.com") in SERVICE_HOLDERS
-                                     for p in principals):  # fmt: skip
+        if not principals or not all(
+            p.replace("${AWS::URLSuffix}", "amazonaws.com") in SERVICE_HOLDERS for p in principals
+        ):
             return False
     return True
 
@@ -87,12 +114,17 @@ def _admin(review: Review) -> Iterator[Found]:
     for policy in _identity_policies(review):
         managed = str(policy.document.get("ManagedPolicyArn", ""))
         if any(managed.endswith(m) for m in _ADMIN_MANAGED):
-            yield Found(policy, f"the AWS managed policy {managed} is attached", f"managed::{managed.rsplit('/', 1)[-1]}")
+            yield Found(
+                policy, f"the AWS managed policy {managed} is attached", f"managed::{managed.rsplit('/', 1)[-1]}"
+            )
             continue
         st = probe.grant(policy, "zzprobe:ZzProbeAction", probe.arn("zzprobe", f"{FRESH}/{FRESH}"))
         if st is not None:
-            yield Found(policy, f"statement {st.label()} allows any action of any service on any resource: "
-                                "full administrator", f"admin::{st.label()}")  # fmt: skip
+            yield Found(
+                policy,
+                f"statement {st.label()} allows any action of any service on any resource: full administrator",
+                f"admin::{st.label()}",
+            )
 
 
 ADMIN = Rule(
@@ -102,8 +134,12 @@ ADMIN = Rule(
     explanation="Every action on every resource (Action * or a NotAction list on Resource *).",
     fix="Grant the actions and resources the role needs.",
     check=_admin,
-    see_also=("cdk-nag AwsSolutions-IAM4/IAM5, NIST.800.53.R5-IAMPolicyNoStatementsWithAdminAccess", "Checkov CKV_AWS_62",
-              "cfn_nag F4/F39", "Prowler iam_inline_policy_no_administrative_privileges"),  # fmt: skip
+    see_also=(
+        "cdk-nag AwsSolutions-IAM4/IAM5, NIST.800.53.R5-IAMPolicyNoStatementsWithAdminAccess",
+        "Checkov CKV_AWS_62",
+        "cfn_nag F4/F39",
+        "Prowler iam_inline_policy_no_administrative_privileges",
+    ),
 )
 
 
@@ -111,8 +147,11 @@ def _service_wide(review: Review) -> Iterator[Found]:
     for policy in _identity_policies(review, except_admin=True):
         managed = str(policy.document.get("ManagedPolicyArn", ""))
         if managed.endswith("FullAccess") and not any(managed.endswith(m) for m in _ADMIN_MANAGED):
-            yield Found(policy, f"the AWS managed policy {managed} grants every action of a service",
-                        f"managed::{managed.rsplit('/', 1)[-1]}")
+            yield Found(
+                policy,
+                f"the AWS managed policy {managed} grants every action of a service",
+                f"managed::{managed.rsplit('/', 1)[-1]}",
+            )
         for st in policy.compiled.statements:
             if not st.valid or st.effect is not Effect.ALLOW or st.not_action:
                 continue
@@ -121,9 +160,12 @@ def _service_wide(review: Review) -> Iterator[Found]:
                 if pattern == "*" or not service or "*" in service or "?" in service:
                     continue
                 if st.matches_action(f"{service}:ZzProbeAction"):
-                    yield Found(policy, f"{pattern} (statement {st.label()}) allows every action of {service}, its "
-                                        "administrative and destructive ones and any AWS adds later",
-                                f"action::{pattern}")  # fmt: skip
+                    yield Found(
+                        policy,
+                        f"{pattern} (statement {st.label()}) allows every action of {service}, its "
+                        "administrative and destructive ones and any AWS adds later",
+                        f"action::{pattern}",
+                    )
 
 
 SERVICE_WIDE = Rule(
@@ -133,8 +175,12 @@ SERVICE_WIDE = Rule(
     explanation="A service-wide action wildcard includes the service's administrative and destructive actions.",
     fix="List the actions needed.",
     check=_service_wide,
-    see_also=("cdk-nag AwsSolutions-IAM5[Action::<service>:*]", "Cloudsplaining ServiceWildcard",
-              "Checkov CKV_AWS_63", "Prowler iam_policy_no_full_access_to_*"),  # fmt: skip
+    see_also=(
+        "cdk-nag AwsSolutions-IAM5[Action::<service>:*]",
+        "Cloudsplaining ServiceWildcard",
+        "Checkov CKV_AWS_63",
+        "Prowler iam_policy_no_full_access_to_*",
+    ),
 )
 
 
@@ -165,10 +211,14 @@ def _passrole(review: Review) -> Iterator[Found]:
                     name = None
             if name is not None:
                 condition = " (its conditions limit the service, not the role)" if st.conditions else ""
-                yield Found(policy, f"statement {st.label()} allows iam:PassRole on role {name}, a role this synth "
-                                    f"does not define{condition}: the holder can hand any such role, an administrator "
-                                    "one included, to a service it controls", f"passrole::{st.label()}",
-                            {"action": "iam:PassRole", "resource": head + name})  # fmt: skip
+                yield Found(
+                    policy,
+                    f"statement {st.label()} allows iam:PassRole on role {name}, a role this synth "
+                    f"does not define{condition}: the holder can hand any such role, an administrator "
+                    "one included, to a service it controls",
+                    f"passrole::{st.label()}",
+                    {"action": "iam:PassRole", "resource": head + name},
+                )
 
 
 PASSROLE_BROAD = Rule(
@@ -179,8 +229,11 @@ PASSROLE_BROAD = Rule(
     "provisioning template, a Lambda function).",
     fix="Name the role ARNs and add the iam:PassedToService condition.",
     check=_passrole,
-    see_also=("cfn-policy-validator PASS_ROLE_WITH_STAR_IN_RESOURCE", "Cloudsplaining PrivilegeEscalation",
-              "Checkov CKV_AWS_110"),  # fmt: skip
+    see_also=(
+        "cfn-policy-validator PASS_ROLE_WITH_STAR_IN_RESOURCE",
+        "Cloudsplaining PrivilegeEscalation",
+        "Checkov CKV_AWS_110",
+    ),
 )
 
 
@@ -206,8 +259,12 @@ def _probing(review: Review, actions: tuple[str, ...], *, skip_service_held: boo
 
 def _escalation(review: Review) -> Iterator[Found]:
     for policy, hits, label in _probing(review, ESCALATING, skip_service_held=False):
-        yield Found(policy, f"allows {hits} on principals or functions it does not name (statement {label}): the "
-                            "holder can make itself more than it is", f"escalation::{label}")  # fmt: skip
+        yield Found(
+            policy,
+            f"allows {hits} on principals or functions it does not name (statement {label}): the "
+            "holder can make itself more than it is",
+            f"escalation::{label}",
+        )
 
 
 PRIVILEGE_ESCALATION = Rule(
@@ -218,16 +275,23 @@ PRIVILEGE_ESCALATION = Rule(
     "or assuming any role, lets the holder become an administrator.",
     fix="Drop the action or name the exact resources, and bound roles with a permissions boundary.",
     check=_escalation,
-    see_also=("Cloudsplaining PrivilegeEscalation", "Prowler iam_policy_allows_privilege_escalation",
-              "Prowler iam_no_custom_policy_permissive_role_assumption", "Checkov CKV_AWS_286"),  # fmt: skip
+    see_also=(
+        "Cloudsplaining PrivilegeEscalation",
+        "Prowler iam_policy_allows_privilege_escalation",
+        "Prowler iam_no_custom_policy_permissive_role_assumption",
+        "Checkov CKV_AWS_286",
+    ),
 )
 
 
 def _policy_management(review: Review) -> Iterator[Found]:
     for policy, hits, label in _probing(review, POLICY_MANAGEMENT, skip_service_held=True):
-        yield Found(policy, f"allows {hits} on policies, principals or certificates it does not name (statement "
-                            f"{label}): the holder can write or attach a policy granting anything",
-                    f"policy-management::{label}")  # fmt: skip
+        yield Found(
+            policy,
+            f"allows {hits} on policies, principals or certificates it does not name (statement "
+            f"{label}): the holder can write or attach a policy granting anything",
+            f"policy-management::{label}",
+        )
 
 
 POLICY_MANAGEMENT_RULE = Rule(
@@ -238,8 +302,11 @@ POLICY_MANAGEMENT_RULE = Rule(
     "is a grant of everything.",
     fix="Name the policy and the certificates or thing groups it may be attached to.",
     check=_policy_management,
-    see_also=("Cloudsplaining PermissionsManagement", "Parliament PERMISSIONS_MANAGEMENT_ACTIONS",
-              "Checkov CKV_AWS_109"),  # fmt: skip
+    see_also=(
+        "Cloudsplaining PermissionsManagement",
+        "Parliament PERMISSIONS_MANAGEMENT_ACTIONS",
+        "Checkov CKV_AWS_109",
+    ),
 )
 
 
@@ -250,8 +317,11 @@ def _not_allow(review: Review) -> Iterator[Found]:
         for st in policy.compiled.statements:
             if st.valid and st.effect is Effect.ALLOW and (st.not_action or st.not_resource):
                 what = "NotAction" if st.not_action else "NotResource"
-                yield Found(policy, f"statement {st.label()} allows with {what}: everything not listed, including "
-                                    "what AWS adds later", f"{what}::{st.label()}")  # fmt: skip
+                yield Found(
+                    policy,
+                    f"statement {st.label()} allows with {what}: everything not listed, including what AWS adds later",
+                    f"{what}::{st.label()}",
+                )
 
 
 NOT_ALLOW = Rule(
@@ -280,9 +350,13 @@ def _iot_data(review: Review) -> Iterator[Found]:
             target = probe.arn("iot", resource.format(t=FRESH))
             st = probe.grant(policy, action, target)
             if st is not None:
-                yield Found(policy, f"allows {action} on {resource.format(t='<any thing>')} (statement {st.label()}): "
-                                    "over HTTPS or MQTT with SigV4, the holder reaches every device's data plane",
-                            f"iot-data::{st.label()}", {"action": action, "resource": target})  # fmt: skip
+                yield Found(
+                    policy,
+                    f"allows {action} on {resource.format(t='<any thing>')} (statement {st.label()}): "
+                    "over HTTPS or MQTT with SigV4, the holder reaches every device's data plane",
+                    f"iot-data::{st.label()}",
+                    {"action": action, "resource": target},
+                )
                 break
 
 
@@ -294,18 +368,29 @@ IOT_DATA_BROAD = Rule(
     "speaks to, or as, every device.",
     fix="Scope the resources to the fleets and topics the identity serves (thing/<prefix>*, topic/cmd/<fleet>/*).",
     check=_iot_data,
-    see_also=("Device Defender IOT_ROLE_ALIAS_OVERLY_PERMISSIVE_CHECK (ALLOWS_BROAD_ACCESS_TO_IOT_DATA_PLANE_ACTIONS)",),
+    see_also=(
+        "Device Defender IOT_ROLE_ALIAS_OVERLY_PERMISSIVE_CHECK (ALLOWS_BROAD_ACCESS_TO_IOT_DATA_PLANE_ACTIONS)",
+    ),
 )
 
 #: Certificate actions that take devices off the fleet (or register rogue ones) when allowed on any certificate.
-CERTIFICATE_CONTROL = ("iot:UpdateCertificate", "iot:DeleteCertificate", "iot:DetachThingPrincipal",
-                       "iot:AttachThingPrincipal", "iot:RegisterCertificateWithoutCA")  # fmt: skip
+CERTIFICATE_CONTROL = (
+    "iot:UpdateCertificate",
+    "iot:DeleteCertificate",
+    "iot:DetachThingPrincipal",
+    "iot:AttachThingPrincipal",
+    "iot:RegisterCertificateWithoutCA",
+)
 
 
 def _certificate_control(review: Review) -> Iterator[Found]:
     for policy, hits, label in _probing(review, CERTIFICATE_CONTROL, skip_service_held=True):
-        yield Found(policy, f"allows {hits} on every device certificate (statement {label}): a leaked credential of "
-                            "the holder deactivates or reassigns the whole fleet's identities", f"certificates::{label}")
+        yield Found(
+            policy,
+            f"allows {hits} on every device certificate (statement {label}): a leaked credential of "
+            "the holder deactivates or reassigns the whole fleet's identities",
+            f"certificates::{label}",
+        )
 
 
 CERTIFICATE_CONTROL_RULE = Rule(
@@ -317,9 +402,19 @@ CERTIFICATE_CONTROL_RULE = Rule(
     fix="Scope to the certificates the identity manages (a claim certificate's ID, or via a tag condition), or keep "
     "the action in an AWS IoT service role (mitigation actions).",
     check=_certificate_control,
-    see_also=("Cloudsplaining InfrastructureModification (write without resource constraints)",
-              "cdk-nag AwsSolutions-IAM5[Resource::cert/*]"),  # fmt: skip
+    see_also=(
+        "Cloudsplaining InfrastructureModification (write without resource constraints)",
+        "cdk-nag AwsSolutions-IAM5[Resource::cert/*]",
+    ),
 )
 
-RULES = (ADMIN, SERVICE_WIDE, PASSROLE_BROAD, PRIVILEGE_ESCALATION, POLICY_MANAGEMENT_RULE, NOT_ALLOW, IOT_DATA_BROAD,
-         CERTIFICATE_CONTROL_RULE)  # fmt: skip
+RULES = (
+    ADMIN,
+    SERVICE_WIDE,
+    PASSROLE_BROAD,
+    PRIVILEGE_ESCALATION,
+    POLICY_MANAGEMENT_RULE,
+    NOT_ALLOW,
+    IOT_DATA_BROAD,
+    CERTIFICATE_CONTROL_RULE,
+)

@@ -11,7 +11,11 @@ from policy_review.rules.base import Found, Review, Rule
 from policy_review.rules.probe import FRESH, Probe
 
 #: Greengrass actions outside the data plane a core or client device uses (fact sheet 7.3).
-GREENGRASS_CONTROL_PLANE = ("greengrass:CreateDeployment", "greengrass:DeleteCoreDevice", "greengrass:CreateComponentVersion")
+GREENGRASS_CONTROL_PLANE = (
+    "greengrass:CreateDeployment",
+    "greengrass:DeleteCoreDevice",
+    "greengrass:CreateComponentVersion",
+)
 
 
 def _unknown_variables(review: Review) -> Iterator[Found]:
@@ -21,9 +25,12 @@ def _unknown_variables(review: Review) -> Iterator[Found]:
         for name in unknown_variables(policy.document):
             if name.startswith(("AWS::", "Import:")) or ":" not in name or "." in name.split(":")[0]:
                 continue  # a CloudFormation placeholder (${AWS::Region}, ${Logical.Arn}) or a body parameter
-            yield Found(policy, f"${{{name}}} is not an AWS IoT policy variable: it never substitutes, so the resource "
-                                "holding it matches nothing (an Allow grants nothing, a Deny denies nothing)",
-                        f"variable::{name}")  # fmt: skip
+            yield Found(
+                policy,
+                f"${{{name}}} is not an AWS IoT policy variable: it never substitutes, so the resource "
+                "holding it matches nothing (an Allow grants nothing, a Deny denies nothing)",
+                f"variable::{name}",
+            )
 
 
 UNKNOWN_VARIABLE = Rule(
@@ -42,8 +49,11 @@ def _size(review: Review) -> Iterator[Found]:
         if policy.kind == "iot":
             size = limits.non_whitespace_length(policy.document)
             if size > limits.POLICY_DOCUMENT_MAX_NON_WHITESPACE:
-                yield Found(policy, f"{size} non-whitespace characters; AWS IoT accepts "
-                                    f"{limits.POLICY_DOCUMENT_MAX_NON_WHITESPACE}", "size")  # fmt: skip
+                yield Found(
+                    policy,
+                    f"{size} non-whitespace characters; AWS IoT accepts {limits.POLICY_DOCUMENT_MAX_NON_WHITESPACE}",
+                    "size",
+                )
 
 
 POLICY_SIZE = Rule(
@@ -64,9 +74,12 @@ def _greengrass(review: Review) -> Iterator[Found]:
         for action in GREENGRASS_CONTROL_PLANE:
             st = probe.grant(policy, action, probe.arn("greengrass", f"{FRESH}/{FRESH}"))
             if st is not None:
-                yield Found(policy, f"a device holding it may call {action} (statement {st.label()}): Greengrass "
-                                    "control-plane actions, deployments included, not the data plane a core needs",
-                            f"greengrass::{st.label()}")  # fmt: skip
+                yield Found(
+                    policy,
+                    f"a device holding it may call {action} (statement {st.label()}): Greengrass "
+                    "control-plane actions, deployments included, not the data plane a core needs",
+                    f"greengrass::{st.label()}",
+                )
                 break
 
 
@@ -86,8 +99,11 @@ GREENGRASS_BROAD = Rule(
 def _no_hook(review: Review) -> Iterator[Found]:
     for template in review.inv.templates:
         if not template.has_hook:
-            yield Found(template, f"template {template.name} has no pre-provisioning hook: every claim holder "
-                                  "provisions any serial", "no-hook")  # fmt: skip
+            yield Found(
+                template,
+                f"template {template.name} has no pre-provisioning hook: every claim holder provisions any serial",
+                "no-hook",
+            )
 
 
 TEMPLATE_NO_HOOK = Rule(
@@ -103,8 +119,11 @@ TEMPLATE_NO_HOOK = Rule(
 def _managed_registration(review: Review) -> Iterator[Found]:
     for policy in review.inv.policies:
         if policy.source == "managed" and "AWSIoTThingsRegistration" in policy.name:
-            yield Found(policy, "AWSIoTThingsRegistration grants every registry action on every resource",
-                        "managed::AWSIoTThingsRegistration")
+            yield Found(
+                policy,
+                "AWSIoTThingsRegistration grants every registry action on every resource",
+                "managed::AWSIoTThingsRegistration",
+            )
 
 
 PROVISIONING_MANAGED_POLICY = Rule(

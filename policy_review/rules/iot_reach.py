@@ -79,29 +79,43 @@ def describe(fact: Fact) -> str:
     name = target.partition("/")[2]
     kind = fact.kind
     if kind == "connect-as":
-        return (f"device {fact.me}'s certificate may connect with client ID {name} of device {fact.other}{_via(fact)}: "
-                f"AWS IoT then disconnects {fact.other}, and {fact.me} acts under its name ({_grant(fact)})")  # fmt: skip
+        return (
+            f"device {fact.me}'s certificate may connect with client ID {name} of device {fact.other}{_via(fact)}: "
+            f"AWS IoT then disconnects {fact.other}, and {fact.me} acts under its name ({_grant(fact)})"
+        )
     if kind in ("shared-write", "shared-read"):
         verb = _VERB[kind]
-        return (f"every device may {verb} {name}, a topic naming device {fact.other} in a namespace no level of "
-                f"which is bound to the device itself, e.g. {fact.me}{_via(fact)} ({_grant(fact)})")  # fmt: skip
+        return (
+            f"every device may {verb} {name}, a topic naming device {fact.other} in a namespace no level of "
+            f"which is bound to the device itself, e.g. {fact.me}{_via(fact)} ({_grant(fact)})"
+        )
     if kind == "channel":
-        return (f"every device may both publish to and read {name} (e.g. {fact.me} writes, every other device "
-                f"receives{', subscribing to ' + fact.topic_filter if fact.topic_filter else ''}): one compromised "
-                f"device reaches the whole fleet ({_grant(fact)})")  # fmt: skip
+        return (
+            f"every device may both publish to and read {name} (e.g. {fact.me} writes, every other device "
+            f"receives{', subscribing to ' + fact.topic_filter if fact.topic_filter else ''}): one compromised "
+            f"device reaches the whole fleet ({_grant(fact)})"
+        )
     if kind == "dead-grant":
-        return (f"{fact.action} is granted on {fact.pattern or 'its resources'}, none of which is a "
-                f"{target.rstrip('/')}/ resource: the grant allows nothing ({_grant(fact)})")  # fmt: skip
+        return (
+            f"{fact.action} is granted on {fact.pattern or 'its resources'}, none of which is a "
+            f"{target.rstrip('/')}/ resource: the grant allows nothing ({_grant(fact)})"
+        )
     if kind == "subscribe-no-receive":
-        return (f"a device may subscribe to {name or resource_part(fact.pattern)} but receive none of the topics it "
-                f"delivers: the subscription stays silent ({_grant(fact)})")  # fmt: skip
+        return (
+            f"a device may subscribe to {name or resource_part(fact.pattern)} but receive none of the topics it "
+            f"delivers: the subscription stays silent ({_grant(fact)})"
+        )
     if kind == "ineffective-deny":
         doing = "reading" if fact.topic_filter else "publishing to"
-        return (f"the Deny on {resource_part(fact.pattern)} does not stop device {fact.me} from {doing} "
-                f"{name}{_via(fact)} ({_grant(fact)})")  # fmt: skip
+        return (
+            f"the Deny on {resource_part(fact.pattern)} does not stop device {fact.me} from {doing} "
+            f"{name}{_via(fact)} ({_grant(fact)})"
+        )
     if kind == "claim-connect":
-        return (f"the claim certificate may connect with client ID {name}, the name of a device it provisions, "
-                f"which disconnects that device ({_grant(fact)})")  # fmt: skip
+        return (
+            f"the claim certificate may connect with client ID {name}, the name of a device it provisions, "
+            f"which disconnects that device ({_grant(fact)})"
+        )
     if kind == "claim-beyond":
         if fact.action.lower() in ("iot:publish", "iot:receive"):
             verb = "publish to" if fact.action.lower() == "iot:publish" else "read"
@@ -109,8 +123,10 @@ def describe(fact: Fact) -> str:
             return f"the claim certificate may {verb} {name}{how}; {fact.detail} ({_grant(fact)})"
         return f"the claim certificate may use {fact.action}, which provisioning never needs ({_grant(fact)})"
     if kind == "role-alias":
-        return (f"device {fact.me} may obtain the credentials of role alias {name}, not one its policy names "
-                f"({_grant(fact)})")  # fmt: skip
+        return (
+            f"device {fact.me} may obtain the credentials of role alias {name}, not one its policy names "
+            f"({_grant(fact)})"
+        )
     if kind in ("shadow-read", "shadow-write", "jobs-read", "jobs-write") and target.startswith("thing/"):
         action = fact.action.partition(":")[2]
         return f"device {fact.me} may call {action} on thing {name} of device {fact.other}{_via(fact)} ({_grant(fact)})"
@@ -143,7 +159,8 @@ CROSS_DEVICE_TOPICS = Rule(
     explanation="A topic that the other device's own policy grants it (and not every device), or one of its "
     "reserved $aws/things/<thing>/ topics, is reachable: a wildcard after a thing-name variable, a shared "
     "prefix, or a client ID the device may choose.",
-    fix="Bind every topic to ${iot:Connection.Thing.ThingName} as a whole level (dt/${iot:Connection.Thing.ThingName}/*).",
+    fix="Bind every topic to ${iot:Connection.Thing.ThingName} as a whole level "
+    "(dt/${iot:Connection.Thing.ThingName}/*).",
     check=_explain("topic-write", "topic-read"),
     see_also=(_DEFENDER,),
 )
@@ -268,7 +285,18 @@ RESOURCE_TYPE = Rule(
 )
 
 RULES = (
-    CONNECT_AS_OTHER, CROSS_DEVICE_TOPICS, CROSS_DEVICE_SHADOW, CROSS_DEVICE_JOBS, CROSS_DEVICE_TUNNEL,
-    CROSS_DEVICE_RETAINED, SHARED_NAMESPACE_WRITE, SHARED_NAMESPACE_READ, FLEET_CHANNEL, CLAIM_BEYOND_PROVISIONING,
-    ROLE_ALIAS_REACH, INEFFECTIVE_DENY, SUBSCRIBE_RECEIVE_MISMATCH, RESOURCE_TYPE,
-)  # fmt: skip
+    CONNECT_AS_OTHER,
+    CROSS_DEVICE_TOPICS,
+    CROSS_DEVICE_SHADOW,
+    CROSS_DEVICE_JOBS,
+    CROSS_DEVICE_TUNNEL,
+    CROSS_DEVICE_RETAINED,
+    SHARED_NAMESPACE_WRITE,
+    SHARED_NAMESPACE_READ,
+    FLEET_CHANNEL,
+    CLAIM_BEYOND_PROVISIONING,
+    ROLE_ALIAS_REACH,
+    INEFFECTIVE_DENY,
+    SUBSCRIBE_RECEIVE_MISMATCH,
+    RESOURCE_TYPE,
+)

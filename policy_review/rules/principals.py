@@ -19,11 +19,25 @@ from policy_review.rules.base import Found, Review, Rule
 
 RESTRICTING_KEYS = frozenset(
     k.lower()
-    for k in ("aws:PrincipalOrgID", "aws:PrincipalOrgPaths", "aws:PrincipalAccount", "aws:PrincipalArn",
-              "aws:SourceAccount", "aws:SourceArn", "aws:SourceOwner", "sts:ExternalId", "aws:userid",
-              "aws:username", "aws:PrincipalServiceName", "aws:SourceOrgID", "aws:SourceOrgPaths")  # fmt: skip
+    for k in (
+        "aws:PrincipalOrgID",
+        "aws:PrincipalOrgPaths",
+        "aws:PrincipalAccount",
+        "aws:PrincipalArn",
+        "aws:SourceAccount",
+        "aws:SourceArn",
+        "aws:SourceOwner",
+        "sts:ExternalId",
+        "aws:userid",
+        "aws:username",
+        "aws:PrincipalServiceName",
+        "aws:SourceOrgID",
+        "aws:SourceOrgPaths",
+    )
 )
-SOURCE_KEYS = frozenset({"aws:sourceaccount", "aws:sourcearn", "aws:sourceowner", "aws:sourceorgid", "aws:sourceorgpaths"})
+SOURCE_KEYS = frozenset(
+    {"aws:sourceaccount", "aws:sourcearn", "aws:sourceowner", "aws:sourceorgid", "aws:sourceorgpaths"}
+)
 #: Service principals of AWS IoT that assume customer roles by ARN (fact sheet 10).
 IOT_SERVICES = ("iot.amazonaws.com", "credentials.iot.amazonaws.com")
 _ASSUME = ("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML", "sts:TagSession")
@@ -61,8 +75,10 @@ def principals(source: Mapping[str, Any]) -> dict[str, list[str]]:
         return {"*": [principal]} if principal == "*" else {"AWS": [principal]}
     if not isinstance(principal, dict):
         return {"?": [json.dumps(principal, default=str)]}
-    return {str(k): [v if isinstance(v, str) else json.dumps(v, default=str) for v in as_list(vs)]
-            for k, vs in principal.items()}  # fmt: skip
+    return {
+        str(k): [v if isinstance(v, str) else json.dumps(v, default=str) for v in as_list(vs)]
+        for k, vs in principal.items()
+    }
 
 
 def _anyone(kinds: dict[str, list[str]]) -> bool:
@@ -87,15 +103,26 @@ def _any_principal(review: Review) -> Iterator[Found]:
             if _anyone(kinds) and not restricted(st):
                 what = "assume the role" if policy.kind == "trust" else f"use it ({', '.join(st.actions)})"
                 condition = " (its conditions do not restrict who)" if st.conditions else ""
-                yield Found(policy, f"statement {st.label()} lets any AWS principal of any account {what}{condition}",
-                            f"anyone::{st.label()}")  # fmt: skip
+                yield Found(
+                    policy,
+                    f"statement {st.label()} lets any AWS principal of any account {what}{condition}",
+                    f"anyone::{st.label()}",
+                )
             federated = [v for v in kinds.get("Federated", []) if "cognito-identity" in v]
-            if federated and policy.kind == "trust" and not any(
-                c.key.lower() == "cognito-identity.amazonaws.com:aud" and "Not" not in c.operator for c in st.conditions
+            if (
+                federated
+                and policy.kind == "trust"
+                and not any(
+                    c.key.lower() == "cognito-identity.amazonaws.com:aud" and "Not" not in c.operator
+                    for c in st.conditions
+                )
             ):
-                yield Found(policy, f"statement {st.label()} lets any Amazon Cognito identity pool of any account "
-                                    "assume the role (no cognito-identity.amazonaws.com:aud condition)",
-                            f"cognito::{st.label()}")  # fmt: skip
+                yield Found(
+                    policy,
+                    f"statement {st.label()} lets any Amazon Cognito identity pool of any account "
+                    "assume the role (no cognito-identity.amazonaws.com:aud condition)",
+                    f"cognito::{st.label()}",
+                )
 
 
 ANY_PRINCIPAL = Rule(
@@ -107,10 +134,15 @@ ANY_PRINCIPAL = Rule(
     fix="Name the trusted accounts or roles, or add aws:PrincipalOrgID / aws:SourceAccount / sts:ExternalId "
     "(and cognito-identity.amazonaws.com:aud for Cognito).",
     check=_any_principal,
-    see_also=("Cloudsplaining AssumableByAnyPrincipal(WithConditions)", "Checkov CKV_AWS_60, CKV_AWS_33 (KMS)",
-              "cfn_nag F2/F16", "Prowler sns_topics_not_publicly_accessible, sqs_queues_not_publicly_accessible, "
-              "kms_key_not_publicly_accessible", "Device Defender UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK"),
-)  # fmt: skip
+    see_also=(
+        "Cloudsplaining AssumableByAnyPrincipal(WithConditions)",
+        "Checkov CKV_AWS_60, CKV_AWS_33 (KMS)",
+        "cfn_nag F2/F16",
+        "Prowler sns_topics_not_publicly_accessible, sqs_queues_not_publicly_accessible, "
+        "kms_key_not_publicly_accessible",
+        "Device Defender UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK",
+    ),
+)
 
 
 def _service_without_source(st: Statement, services: tuple[str, ...] | None) -> list[str]:
@@ -123,8 +155,11 @@ def _confused_deputy(review: Review) -> Iterator[Found]:
     for policy in review.inv.policies:
         if policy.kind == "trust":
             services: tuple[str, ...] | None = IOT_SERVICES
-        elif policy.kind == "resource" and policy.source in ("AWS::SNS::TopicPolicy", "AWS::SQS::QueuePolicy",
-                                                               "AWS::S3::BucketPolicy"):  # fmt: skip
+        elif policy.kind == "resource" and policy.source in (
+            "AWS::SNS::TopicPolicy",
+            "AWS::SQS::QueuePolicy",
+            "AWS::S3::BucketPolicy",
+        ):
             services = None
         else:
             continue
@@ -135,9 +170,13 @@ def _confused_deputy(review: Review) -> Iterator[Found]:
                 continue
             hits = _service_without_source(st, services)
             if hits:
-                yield Found(policy, f"statement {st.label()} trusts {', '.join(hits)} without aws:SourceAccount or "
-                                    "aws:SourceArn naming this account: that service acting for another customer can "
-                                    "use it (confused deputy)", f"confused-deputy::{st.label()}")  # fmt: skip
+                yield Found(
+                    policy,
+                    f"statement {st.label()} trusts {', '.join(hits)} without aws:SourceAccount or "
+                    "aws:SourceArn naming this account: that service acting for another customer can "
+                    "use it (confused deputy)",
+                    f"confused-deputy::{st.label()}",
+                )
 
 
 CONFUSED_DEPUTY = Rule(
@@ -149,8 +188,10 @@ CONFUSED_DEPUTY = Rule(
     fix='Add "Condition": {"StringEquals": {"aws:SourceAccount": "<account>"}, "ArnLike": {"aws:SourceArn": '
     '"arn:aws:iot:<region>:<account>:*"}}.',
     check=_confused_deputy,
-    see_also=("Prowler iam_role_cross_service_confused_deputy_prevention",
-              "AWS IoT cross-service-confused-deputy-prevention"),  # fmt: skip
+    see_also=(
+        "Prowler iam_role_cross_service_confused_deputy_prevention",
+        "AWS IoT cross-service-confused-deputy-prevention",
+    ),
 )
 
 
@@ -167,8 +208,12 @@ def _lambda_public(review: Review) -> Iterator[Found]:
     for p in review.inv.permissions:
         principal = normalize(p.principal)
         if principal in ("*", '{"AWS": "*"}') and not (p.source_account or p.source_arn or p.principal_org_id):
-            yield Found(p, f"{_lambda_subject(review, p)} may be invoked ({p.action}) by anyone: Principal * without "
-                           "SourceAccount, SourceArn or PrincipalOrgID", "public")  # fmt: skip
+            yield Found(
+                p,
+                f"{_lambda_subject(review, p)} may be invoked ({p.action}) by anyone: Principal * without "
+                "SourceAccount, SourceArn or PrincipalOrgID",
+                "public",
+            )
 
 
 LAMBDA_PUBLIC = Rule(
@@ -178,8 +223,11 @@ LAMBDA_PUBLIC = Rule(
     explanation="A permission for Principal * with nothing narrowing it.",
     fix="Name the principal (a service with SourceArn/SourceAccount, or an account).",
     check=_lambda_public,
-    see_also=("cdk-nag Serverless-LambdaStarPermissions", "Prowler awslambda_function_not_publicly_accessible",
-              "Checkov CKV_AWS_301"),  # fmt: skip
+    see_also=(
+        "cdk-nag Serverless-LambdaStarPermissions",
+        "Prowler awslambda_function_not_publicly_accessible",
+        "Checkov CKV_AWS_301",
+    ),
 )
 
 
@@ -199,8 +247,12 @@ def _lambda_deputy(review: Review) -> Iterator[Found]:
         if arn is not None and not _source_arn_broad(arn):
             continue
         why = f"SourceArn {_text(arn)} names no account" if arn is not None else "no SourceArn or SourceAccount"
-        yield Found(p, f"{_lambda_subject(review, p)} may be invoked by {principal} acting for any AWS account ({why}): "
-                       "another customer's resource can invoke it (confused deputy)", "confused-deputy")  # fmt: skip
+        yield Found(
+            p,
+            f"{_lambda_subject(review, p)} may be invoked by {principal} acting for any AWS account ({why}): "
+            "another customer's resource can invoke it (confused deputy)",
+            "confused-deputy",
+        )
 
 
 LAMBDA_CONFUSED_DEPUTY = Rule(
@@ -212,7 +264,10 @@ LAMBDA_CONFUSED_DEPUTY = Rule(
     fix="Set SourceArn to the template's (or rule's) ARN, or SourceAccount to the account (AWS documents either "
     "for the pre-provisioning hook).",
     check=_lambda_deputy,
-    see_also=("tfsec/Trivy AVD-AWS-0067 lambda restrict-source-arn", "Prowler awslambda_function_not_publicly_accessible"),
+    see_also=(
+        "tfsec/Trivy AVD-AWS-0067 lambda restrict-source-arn",
+        "Prowler awslambda_function_not_publicly_accessible",
+    ),
 )
 
 

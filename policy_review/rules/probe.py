@@ -70,8 +70,11 @@ def fresh(probe: Probe, action: str) -> list[str]:
         if "certificate" in lowered or "thingprincipal" in lowered:
             return [probe.arn("iot", f"cert/{FRESH}")]
         if "principalpolicy" in lowered or lowered in ("attachpolicy", "detachpolicy"):
-            return [probe.arn("iot", f"cert/{FRESH}"), probe.arn("iot", f"policy/{FRESH}"),
-                    probe.arn("iot", f"thinggroup/{FRESH}")]  # fmt: skip
+            return [
+                probe.arn("iot", f"cert/{FRESH}"),
+                probe.arn("iot", f"policy/{FRESH}"),
+                probe.arn("iot", f"thinggroup/{FRESH}"),
+            ]
         return [probe.arn("iot", f"policy/{FRESH}")]
     if service == "lambda":
         return [probe.arn("lambda", f"function:{FRESH}")]

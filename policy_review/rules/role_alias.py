@@ -17,9 +17,18 @@ from policy_review.rules.probe import FRESH, Probe
 
 _BROAD_MANAGED = ("AdministratorAccess", "PowerUserAccess", "FullAccess")
 _AUDIT_SERVICES = ("iam", "cloudtrail", "guardduty", "inspector", "inspector2", "trustedadvisor")
-_IOT_ADMIN = ("iot:CreateThing", "iot:DeleteThing", "iot:UpdateThing", "iot:UpdateCertificate", "iot:CreatePolicy",
-              "iot:AttachPolicy", "iot:CreateKeysAndCertificate", "iot:CreateTopicRule", "iot:DeleteTopicRule",
-              "iot:UpdateThingShadow")  # fmt: skip
+_IOT_ADMIN = (
+    "iot:CreateThing",
+    "iot:DeleteThing",
+    "iot:UpdateThing",
+    "iot:UpdateCertificate",
+    "iot:CreatePolicy",
+    "iot:AttachPolicy",
+    "iot:CreateKeysAndCertificate",
+    "iot:CreateTopicRule",
+    "iot:DeleteTopicRule",
+    "iot:UpdateThingShadow",
+)
 #: CredentialDurationSeconds defaults to 3600 and must not exceed the role's MaxSessionDuration (IAM default 3600).
 MAX_DURATION = 3600
 
@@ -36,24 +45,45 @@ def _reasons(probe: Probe, policies: list[Policy]) -> list[str]:
             services = {a.partition(":")[0].lower() for a in st.actions if ":" in a} if not st.not_action else {"*"}
             for svc in sorted(services):
                 if svc == "*" or (st.matches_action(f"{svc}:ZzProbeAction") and "*" not in svc):
-                    reasons.append(f"{policy.name}: every action of {'every service' if svc == '*' else svc} "
-                                   f"(statement {st.label()})")  # fmt: skip
-            audit = [s for s in _AUDIT_SERVICES if any(
-                witness([Glob.parse(a.lower()), Glob.parse(f"{s}:*")]) is not None for a in st.actions
-            ) != st.not_action]  # fmt: skip
+                    reasons.append(
+                        f"{policy.name}: every action of {'every service' if svc == '*' else svc} "
+                        f"(statement {st.label()})"
+                    )
+            audit = [
+                s
+                for s in _AUDIT_SERVICES
+                if any(witness([Glob.parse(a.lower()), Glob.parse(f"{s}:*")]) is not None for a in st.actions)
+                != st.not_action
+            ]
             if audit:
-                reasons.append(f"{policy.name}: {', '.join(audit)} (security-auditing services, statement {st.label()})")
-        admin = [a for a in _IOT_ADMIN if probe.grant(policy, a, probe.arn("iot", f"thing/{FRESH}")) is not None
-                 or probe.grant(policy, a, probe.arn("iot", f"policy/{FRESH}")) is not None]  # fmt: skip
+                reasons.append(
+                    f"{policy.name}: {', '.join(audit)} (security-auditing services, statement {st.label()})"
+                )
+        admin = [
+            a
+            for a in _IOT_ADMIN
+            if probe.grant(policy, a, probe.arn("iot", f"thing/{FRESH}")) is not None
+            or probe.grant(policy, a, probe.arn("iot", f"policy/{FRESH}")) is not None
+        ]
         if admin:
-            reasons.append(f"{policy.name}: {', '.join(admin)} on things or policies it does not name (IoT administration "
-                           "or every device's shadow)")  # fmt: skip
-        data = [a for a, r in (("iot:Publish", f"topic/$aws/things/{FRESH}/shadow/update"), ("iot:Connect", f"client/{FRESH}"),
-                               ("iot:Receive", f"topic/$aws/things/{FRESH}/jobs/notify-next"))
-                if probe.grant(policy, a, probe.arn("iot", r)) is not None]  # fmt: skip
+            reasons.append(
+                f"{policy.name}: {', '.join(admin)} on things or policies it does not name (IoT administration "
+                "or every device's shadow)"
+            )
+        data = [
+            a
+            for a, r in (
+                ("iot:Publish", f"topic/$aws/things/{FRESH}/shadow/update"),
+                ("iot:Connect", f"client/{FRESH}"),
+                ("iot:Receive", f"topic/$aws/things/{FRESH}/jobs/notify-next"),
+            )
+            if probe.grant(policy, a, probe.arn("iot", r)) is not None
+        ]
         if data:
-            reasons.append(f"{policy.name}: {', '.join(data)} on every device's topics or client IDs (the IoT data plane "
-                           "over SigV4)")  # fmt: skip
+            reasons.append(
+                f"{policy.name}: {', '.join(data)} on every device's topics or client IDs (the IoT data plane "
+                "over SigV4)"
+            )
     return list(dict.fromkeys(reasons))
 
 
@@ -69,8 +99,12 @@ def _broad(review: Review) -> Iterator[Found]:
             continue
         reasons = _reasons(probe, _subject_policies(review, alias))
         if reasons:
-            yield Found(alias, f"role alias {alias.name} gives every device that may use it the credentials of role "
-                               f"{alias.role_logical_id}, which grants {'; '.join(reasons)}", "role")  # fmt: skip
+            yield Found(
+                alias,
+                f"role alias {alias.name} gives every device that may use it the credentials of role "
+                f"{alias.role_logical_id}, which grants {'; '.join(reasons)}",
+                "role",
+            )
 
 
 ROLE_ALIAS_BROAD = Rule(
@@ -90,9 +124,13 @@ ROLE_ALIAS_BROAD = Rule(
 def _duration(review: Review) -> Iterator[Found]:
     for alias in review.inv.role_aliases:
         if alias.credential_duration and alias.credential_duration > MAX_DURATION:
-            yield Found(alias, f"role alias {alias.name} issues credentials for {alias.credential_duration} s: above the "
-                               "3600 s default, so a leaked credential lives longer, and the role's MaxSessionDuration "
-                               "(IAM default 3600 s) must be raised to match", "duration")  # fmt: skip
+            yield Found(
+                alias,
+                f"role alias {alias.name} issues credentials for {alias.credential_duration} s: above the "
+                "3600 s default, so a leaked credential lives longer, and the role's MaxSessionDuration "
+                "(IAM default 3600 s) must be raised to match",
+                "duration",
+            )
 
 
 ROLE_ALIAS_DURATION = Rule(

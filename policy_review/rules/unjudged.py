@@ -21,8 +21,9 @@ def _unreadable(review: Review) -> Iterator[Found]:
     for policy in review.inv.policies:
         problems = list(policy.problems) + (list(policy.compiled.problems) if policy.source != "managed" else [])
         if problems:
-            yield Found(policy, f"{policy.kind} policy {policy.name} cannot be judged: {'; '.join(problems)}",
-                        "document")
+            yield Found(
+                policy, f"{policy.kind} policy {policy.name} cannot be judged: {'; '.join(problems)}", "document"
+            )
 
 
 UNREADABLE_POLICY = Rule(
@@ -41,26 +42,44 @@ def _parts(review: Review) -> Iterator[Found]:
     for policy in inv.policies:
         for st in policy.compiled.statements:
             for problem in st.problems:
-                yield Found(policy, f"statement {st.label()} of {policy.name} cannot be judged ({problem}); it is "
-                                    "treated as granting nothing", f"statement::{st.label()}")  # fmt: skip
+                yield Found(
+                    policy,
+                    f"statement {st.label()} of {policy.name} cannot be judged ({problem}); it is "
+                    "treated as granting nothing",
+                    f"statement::{st.label()}",
+                )
     for holder in inv.holders:
         for name in holder.missing:
-            yield Found(holder.subject, f"{holder.kind} {holder.name} attaches IoT policy {name}, which this synth "
-                                        "does not define: what its devices may do is not fully known",
-                        f"missing::{name}")  # fmt: skip
+            yield Found(
+                holder.subject,
+                f"{holder.kind} {holder.name} attaches IoT policy {name}, which this synth "
+                "does not define: what its devices may do is not fully known",
+                f"missing::{name}",
+            )
     for template in inv.templates:
         if template.body_error:
-            yield Found(template, f"the body of template {template.name} cannot be evaluated ({template.body_error}); "
-                                  "AWS IoT would refuse RegisterThing", "body")  # fmt: skip
+            yield Found(
+                template,
+                f"the body of template {template.name} cannot be evaluated ({template.body_error}); "
+                "AWS IoT would refuse RegisterThing",
+                "body",
+            )
     for alias in inv.role_aliases:
         if alias.role_logical_id is None:
-            yield Found(alias, f"role alias {alias.name} points at {alias.role_arn}, outside this synth: review that "
-                               "role's policies", "role-outside")  # fmt: skip
+            yield Found(
+                alias,
+                f"role alias {alias.name} points at {alias.role_arn}, outside this synth: review that role's policies",
+                "role-outside",
+            )
     for p in inv.permissions:
         principal = normalize(p.principal)
         if principal.startswith(("${", "{")) or "${" in principal:
-            yield Found(p, f"the principal of the permission on {p.function} is {p.principal}, which only deployment "
-                           "decides: it could be anyone", "principal")  # fmt: skip
+            yield Found(
+                p,
+                f"the principal of the permission on {p.function} is {p.principal}, which only deployment "
+                "decides: it could be anyone",
+                "principal",
+            )
     for fact in review.of("unjudged"):
         yield Found(fact.policy, f"holder {fact.holder.name}: {fact.detail}", f"simulation::{fact.holder.name}")
     for stack, logical, note in inv.notes:

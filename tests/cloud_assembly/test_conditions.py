@@ -11,9 +11,11 @@ def template(conds: dict[str, Any], params: dict[str, Any], uses: list[str]) -> 
     return {
         "Parameters": params,
         "Conditions": conds,
-        "Resources": {f"R{i}": {"Type": "AWS::IoT::Policy", "Properties": {"X": {"Fn::If": [c, 1, 2]}}}
-                      for i, c in enumerate(uses)},
-    }  # fmt: skip
+        "Resources": {
+            f"R{i}": {"Type": "AWS::IoT::Policy", "Properties": {"X": {"Fn::If": [c, 1, 2]}}}
+            for i, c in enumerate(uses)
+        },
+    }
 
 
 def test_assignments_follow_the_parameters() -> None:
@@ -48,4 +50,5 @@ def test_many_conditions_are_truncated_and_said() -> None:
     names = [f"C{i}" for i in range(8)]
     t = template({n: {"Fn::Equals": [{"Fn::GetAZs": ""}, "x"]} for n in names}, {}, names)
     found, truncated = conditions.assignments(t)
-    assert truncated and len(found) == conditions.MAX_ASSIGNMENTS
+    assert truncated
+    assert len(found) == conditions.MAX_ASSIGNMENTS

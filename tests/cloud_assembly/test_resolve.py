@@ -10,8 +10,11 @@ import cloud_assembly as ca
 from cloud_assembly.resolve import NO_VALUE
 
 RESOURCES = {"Role": {"Type": "AWS::IAM::Role", "Properties": {"RoleName": "r"}}}
-PARAMETERS = {"Stage": {"Type": "String", "Default": "prod"}, "Free": {"Type": "String"},
-              "Zones": {"Type": "CommaDelimitedList", "Default": "a, b"}}  # fmt: skip
+PARAMETERS = {
+    "Stage": {"Type": "String", "Default": "prod"},
+    "Free": {"Type": "String"},
+    "Zones": {"Type": "CommaDelimitedList", "Default": "a, b"},
+}
 MAPPINGS = {"Env": {"prod": {"Topic": "dt/prod"}}}
 
 
@@ -33,7 +36,10 @@ def concrete() -> ca.resolve.Resolver:
         ({"Ref": "Free"}, "${Free}"),  # ... or stays named
         ({"Fn::GetAtt": ["Role", "Arn"]}, "${Role.Arn}"),
         ({"Fn::Join": ["/", ["a", {"Ref": "Stage"}]]}, "a/prod"),
-        ({"Fn::Sub": "arn:${AWS::Partition}:iot:x:topic/${!iot:ClientId}"}, "arn:${AWS::Partition}:iot:x:topic/${iot:ClientId}"),
+        (
+            {"Fn::Sub": "arn:${AWS::Partition}:iot:x:topic/${!iot:ClientId}"},
+            "arn:${AWS::Partition}:iot:x:topic/${iot:ClientId}",
+        ),
         ({"Fn::Sub": ["${A}/${Stage}/${!Literal}", {"A": {"Ref": "Role"}}]}, "${Role}/prod/${Literal}"),
         ({"Fn::Select": [1, ["a", "b"]]}, "b"),
         ({"Fn::Select": [1, {"Fn::Split": [",", "a,b,c"]}]}, "b"),

@@ -158,10 +158,17 @@ def test_unknown_policy_variables_are_reported() -> None:
         ({"StringEquals": {"aws:SourceIp": "1.2.3.4"}}, {}, False),
         ({"ForAllValues:StringEquals": {"iot:ConnectAttributes": []}}, {}, True),  # vacuous: nothing to check
         ({"ForAnyValue:StringEquals": {"iot:ConnectAttributes": ["LastWill"]}}, {}, False),
-        ({"ForAnyValue:StringEquals": {"iot:ConnectAttributes": ["LastWill"]}},
-         {"iot:ConnectAttributes": "PersistentConnect,LastWill"}, True),  # fmt: skip
+        (
+            {"ForAnyValue:StringEquals": {"iot:ConnectAttributes": ["LastWill"]}},
+            {"iot:ConnectAttributes": "PersistentConnect,LastWill"},
+            True,
+        ),
         ({"StringEquals": {"IOT:CLIENTID": "c"}}, {}, True),  # condition keys are case-insensitive
-        ({"ArnEquals": {"aws:SourceArn": "arn:aws:iot:*:*:topic/x"}}, {"aws:SourceArn": "arn:aws:iot:r:1:topic/x"}, True),
+        (
+            {"ArnEquals": {"aws:SourceArn": "arn:aws:iot:*:*:topic/x"}},
+            {"aws:SourceArn": "arn:aws:iot:r:1:topic/x"},
+            True,
+        ),
         ({"ArnLike": {"aws:SourceArn": "arn:aws:iot:*:1:*"}}, {"aws:SourceArn": "arn:aws:iot:r:2:topic/x"}, False),
         ({"Bool": {"iot:Connection.Thing.IsAttached": True}}, {}, False),  # no thing: the key is absent
         ({"StringLike": {"iot:ClientId": "${iot:ClientId}"}}, {}, True),  # a variable in the expected value
@@ -181,12 +188,25 @@ def test_iam_condition_semantics(condition: dict[str, Any], extra: dict[str, str
         ({"Statement": []}, "empty list"),
         ({"Statement": [{"Action": "iot:Connect", "Resource": "*"}]}, "neither Allow nor Deny"),
         ({"Statement": [{"Effect": "Allow", "Action": {"Fn::GetAZs": ""}, "Resource": "*"}]}, "not a string"),
-        ({"Statement": [{"Effect": "Allow", "Action": "iot:Connect", "NotResource": "*", "Resource": "*"}]},
-         "exactly one of Resource and NotResource"),  # fmt: skip
-        ({"Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
-                         "Condition": {"DateLessThan": {"aws:CurrentTime": "x"}}}]}, "not one this review evaluates"),
+        (
+            {"Statement": [{"Effect": "Allow", "Action": "iot:Connect", "NotResource": "*", "Resource": "*"}]},
+            "exactly one of Resource and NotResource",
+        ),
+        (
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "iot:Connect",
+                        "Resource": "*",
+                        "Condition": {"DateLessThan": {"aws:CurrentTime": "x"}},
+                    }
+                ]
+            },
+            "not one this review evaluates",
+        ),
     ],
-)  # fmt: skip
+)
 def test_compiling_never_raises_and_keeps_the_problem(document: Any, problem: str) -> None:
     compiled = compile_policy(document)
     assert any(problem in p for p in compiled.all_problems)
@@ -196,16 +216,20 @@ def test_compiling_never_raises_and_keeps_the_problem(document: Any, problem: st
 def test_a_lone_statement_object_and_a_trust_policy_without_resource() -> None:
     lone = {"Statement": {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}}
     assert evaluate([lone], "iot:Connect", f"{ARN}:client/c", Context(client_id="c")).allowed
-    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
     assert not compile_policy(trust, resource_optional=True).all_problems
     assert compile_policy(trust).all_problems, "an identity or IoT policy statement needs a Resource"
 
 
 def test_deciding_statements_are_named() -> None:
-    policy = {"Statement": [
-        {"Sid": "A", "Effect": "Allow", "Action": "iot:Publish", "Resource": "*"},
-        {"Effect": "Allow", "Action": "iot:Pub*", "Resource": f"{ARN}:topic/x"},
-    ]}  # fmt: skip
+    policy = {
+        "Statement": [
+            {"Sid": "A", "Effect": "Allow", "Action": "iot:Publish", "Resource": "*"},
+            {"Effect": "Allow", "Action": "iot:Pub*", "Resource": f"{ARN}:topic/x"},
+        ]
+    }
     decision = evaluate([policy], "iot:Publish", f"{ARN}:topic/x", Context(client_id="c"))
     assert decision.statements == ((0, 0, "A"), (0, 1, None))
 

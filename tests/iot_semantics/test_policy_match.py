@@ -21,7 +21,12 @@ T = "${iot:Connection.Thing.ThingName}"
         (f"topic/dt/{T}/*", "topic/dt/dev-10/x", {"iot:Connection.Thing.ThingName": "dev-1"}, False),
         (f"topic/dt/{T}*", "topic/dt/dev-10/x", {"iot:Connection.Thing.ThingName": "dev-1"}, True),
         (f"topic/dt/{T}/*", "topic/dt/dev-1/x", {}, False),  # unset variable: not substituted
-        ("topic/${iot:Certificate.Subject.CommonName}/x", "topic/a*/x", {"iot:Certificate.Subject.CommonName": "a*"}, False),
+        (
+            "topic/${iot:Certificate.Subject.CommonName}/x",
+            "topic/a*/x",
+            {"iot:Certificate.Subject.CommonName": "a*"},
+            False,
+        ),
         ("topicfilter/my/${iot:ClientId}/t", "topicfilter/my/+/t", {"iot:ClientId": "+"}, True),  # AWS: client ID '+'
         ("topic/${*}", "topic/*", {}, True),  # escaped literal star
         ("topic/${*}", "topic/x", {}, False),
@@ -53,7 +58,8 @@ def test_witness_is_the_shortest_string_of_the_intersection(
     found = witness([G(p) for p in positives], [G(n) for n in negatives])
     assert found == expected
     if found is not None:
-        assert all(G(p).matches(found) for p in positives) and not any(G(n).matches(found) for n in negatives)
+        assert all(G(p).matches(found) for p in positives)
+        assert not any(G(n).matches(found) for n in negatives)
 
 
 def test_topic_witnesses_are_usable_topics() -> None:

@@ -37,8 +37,14 @@ def _template(entry: dict[str, Any]) -> dict[str, Any]:
     if "template" in entry:
         template: dict[str, Any] = entry["template"]
         return template
-    return {"Resources": {"Policy": {"Type": "AWS::IoT::Policy", "Properties": {
-        "PolicyName": entry["id"], "PolicyDocument": entry["policy"]}}}}  # fmt: skip
+    return {
+        "Resources": {
+            "Policy": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {"PolicyName": entry["id"], "PolicyDocument": entry["policy"]},
+            }
+        }
+    }
 
 
 def cases() -> list[Case]:
@@ -47,10 +53,15 @@ def cases() -> list[Case]:
         for entry in yaml.safe_load(path.read_text()) or []:
             out.append(
                 Case(
-                    entry["id"], entry["source"], _template(entry), frozenset(entry.get("expect") or ()),
-                    frozenset(entry["low"]) if "low" in entry else None, dict(entry.get("witness") or {}), path.name,
+                    entry["id"],
+                    entry["source"],
+                    _template(entry),
+                    frozenset(entry.get("expect") or ()),
+                    frozenset(entry["low"]) if "low" in entry else None,
+                    dict(entry.get("witness") or {}),
+                    path.name,
                 )
-            )  # fmt: skip
+            )
     return out
 
 
@@ -62,5 +73,7 @@ def run(case: Case, tmp: Path) -> list[Finding]:
 
 def verdict(findings: list[Finding]) -> tuple[set[str], set[str]]:
     """(rules at MEDIUM or above, LOW rules)."""
-    return ({f.rule for f in findings if f.severity >= Severity.MEDIUM},
-            {f.rule for f in findings if f.severity == Severity.LOW})  # fmt: skip
+    return (
+        {f.rule for f in findings if f.severity >= Severity.MEDIUM},
+        {f.rule for f in findings if f.severity == Severity.LOW},
+    )

@@ -13,8 +13,12 @@ from policy_review import inventory
 from policy_review.model import Inventory
 
 A = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}"
-REF_ARN = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iot:", {"Ref": "AWS::Region"}, ":",
-                             {"Ref": "AWS::AccountId"}]]}  # fmt: skip
+REF_ARN = {
+    "Fn::Join": [
+        "",
+        ["arn:", {"Ref": "AWS::Partition"}, ":iot:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}],
+    ]
+}
 
 
 def statement(effect: str, action: str, resource: Any) -> dict[str, Any]:
@@ -38,34 +42,76 @@ def template() -> dict[str, Any]:
     register = {"Fn::Join": ["", [REF_ARN, ":topic/$aws/provisioning-templates/t/provision/json"]]}
     return {
         "Resources": {
-            "DevPolicy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "dev", "PolicyDocument": {
-                "Statement": [statement("Allow", "iot:Connect", "*")]}}},
-            "ClaimPolicy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "claim", "PolicyDocument": {
-                "Statement": [statement("Allow", "iot:Publish", register)]}}},
-            "Role": {"Type": "AWS::IAM::Role", "Properties": {
-                "AssumeRolePolicyDocument": {"Statement": [TRUST]},
-                "Policies": [{"PolicyName": "inline", "PolicyDocument": {"Statement": [READ]}}],
-                "ManagedPolicyArns": [READ_ONLY],
-            }, "Metadata": {"aws:cdk:path": "/stk/Role/Resource"}},
-            "RolePolicy": {"Type": "AWS::IAM::Policy", "Properties": {
-                "PolicyName": "RolePolicy1", "Roles": [{"Ref": "Role"}, "external-role"],
-                "PolicyDocument": {"Statement": [statement("Allow", "iot:DescribeThing", "*")]}}},
-            "Alias": {"Type": "AWS::IoT::RoleAlias", "Properties": {
-                "RoleAlias": "fw", "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]}, "CredentialDurationSeconds": "7200"}},
+            "DevPolicy": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {
+                    "PolicyName": "dev",
+                    "PolicyDocument": {"Statement": [statement("Allow", "iot:Connect", "*")]},
+                },
+            },
+            "ClaimPolicy": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {
+                    "PolicyName": "claim",
+                    "PolicyDocument": {"Statement": [statement("Allow", "iot:Publish", register)]},
+                },
+            },
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {"Statement": [TRUST]},
+                    "Policies": [{"PolicyName": "inline", "PolicyDocument": {"Statement": [READ]}}],
+                    "ManagedPolicyArns": [READ_ONLY],
+                },
+                "Metadata": {"aws:cdk:path": "/stk/Role/Resource"},
+            },
+            "RolePolicy": {
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "RolePolicy1",
+                    "Roles": [{"Ref": "Role"}, "external-role"],
+                    "PolicyDocument": {"Statement": [statement("Allow", "iot:DescribeThing", "*")]},
+                },
+            },
+            "Alias": {
+                "Type": "AWS::IoT::RoleAlias",
+                "Properties": {
+                    "RoleAlias": "fw",
+                    "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "CredentialDurationSeconds": "7200",
+                },
+            },
             "Hook": {"Type": "AWS::Lambda::Function", "Properties": {"Handler": "h.main", "Code": {"ZipFile": "x"}}},
-            "Scoped": {"Type": "AWS::Lambda::Permission", "Properties": {
-                "FunctionName": {"Fn::GetAtt": ["Hook", "Arn"]}, "Principal": "iot.amazonaws.com",
-                "SourceArn": {"Fn::Join": ["", [REF_ARN, ":provisioningtemplate/t"]]},
-                "SourceAccount": {"Ref": "AWS::AccountId"}}},
-            "Open": {"Type": "AWS::Lambda::Permission", "Properties": {
-                "FunctionName": {"Ref": "Hook"}, "Principal": "iot.amazonaws.com"}},
-            "Template": {"Type": "AWS::IoT::ProvisioningTemplate", "Properties": {
-                "TemplateName": "t", "TemplateBody": json.dumps(body),
-                "PreProvisioningHook": {"TargetArn": {"Fn::GetAtt": ["Hook", "Arn"]}, "PayloadVersion": "2020-04-01"}}},
-            "Broken": {"Type": "AWS::IoT::ProvisioningTemplate",
-                       "Properties": {"TemplateName": "broken", "TemplateBody": "{not json"}},
+            "Scoped": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Fn::GetAtt": ["Hook", "Arn"]},
+                    "Principal": "iot.amazonaws.com",
+                    "SourceArn": {"Fn::Join": ["", [REF_ARN, ":provisioningtemplate/t"]]},
+                    "SourceAccount": {"Ref": "AWS::AccountId"},
+                },
+            },
+            "Open": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {"FunctionName": {"Ref": "Hook"}, "Principal": "iot.amazonaws.com"},
+            },
+            "Template": {
+                "Type": "AWS::IoT::ProvisioningTemplate",
+                "Properties": {
+                    "TemplateName": "t",
+                    "TemplateBody": json.dumps(body),
+                    "PreProvisioningHook": {
+                        "TargetArn": {"Fn::GetAtt": ["Hook", "Arn"]},
+                        "PayloadVersion": "2020-04-01",
+                    },
+                },
+            },
+            "Broken": {
+                "Type": "AWS::IoT::ProvisioningTemplate",
+                "Properties": {"TemplateName": "broken", "TemplateBody": "{not json"},
+            },
         }
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -97,7 +143,8 @@ def test_roles_and_their_policies(inv: Inventory) -> None:
     attached = next(p for p in held if p.source == "AWS::IAM::Policy")
     assert attached.roles == ("Role",), "a role named by a string is not one of this stack's roles"
     role = inv.identity("stk", "Role")
-    assert role is not None and (role.kind, role.trust["Statement"]) == ("role", [TRUST])
+    assert role is not None
+    assert (role.kind, role.trust["Statement"]) == ("role", [TRUST])
 
 
 def test_role_alias_permissions_and_templates(inv: Inventory) -> None:
@@ -119,7 +166,8 @@ def test_role_alias_permissions_and_templates(inv: Inventory) -> None:
     assert templates["t"].hook_function == "Hook"
     assert templates["t"].policy_names == ("dev", "t/inline")
     assert templates["broken"].body == {}, "a body that does not parse reads as empty (the rules still see it)"
-    assert templates["broken"].body_error is not None and "not JSON" in templates["broken"].body_error
+    assert templates["broken"].body_error is not None
+    assert "not JSON" in templates["broken"].body_error
     assert not templates["broken"].has_hook
 
 

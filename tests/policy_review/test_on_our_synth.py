@@ -33,10 +33,19 @@ def test_cli_writes_json_and_gates(synth: Synth, tmp_path: Path) -> None:
     bad = tmp_path / "bad.template.json"
     bad.write_text(
         json.dumps(
-            {"Resources": {"P": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "p", "PolicyDocument": {
-                "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}}}}}
+            {
+                "Resources": {
+                    "P": {
+                        "Type": "AWS::IoT::Policy",
+                        "Properties": {
+                            "PolicyName": "p",
+                            "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]},
+                        },
+                    }
+                }
+            }
         )
-    )  # fmt: skip
+    )
     assert main([str(bad), "--json", str(out)]) == 1
     finding = json.loads(out.read_text())["findings"][0]
     assert set(finding) >= {"rule", "severity", "resource", "path", "message"}

@@ -15,24 +15,46 @@ from tests.conftest import Synth
 
 A = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}"
 T = "${iot:Connection.Thing.ThingName}"
-POLICY = {"Version": "2012-10-17", "Statement": [
-    {"Sid": "Own", "Effect": "Allow", "Action": "iot:Connect", "Resource": f"{A}:client/{T}",
-     "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"},
-                   "StringEquals": {"iot:Connection.Thing.ThingTypeName": "sensor"}}},
-    {"Sid": "Pub", "Effect": "Allow", "Action": "iot:Publish", "Resource": f"{A}:topic/dt/{T}/*"},
-    {"Sid": "NoSecrets", "Effect": "Deny", "Action": "iot:Publish", "Resource": f"{A}:topic/dt/{T}/secret"},
-]}  # fmt: skip
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "Own",
+            "Effect": "Allow",
+            "Action": "iot:Connect",
+            "Resource": f"{A}:client/{T}",
+            "Condition": {
+                "Bool": {"iot:Connection.Thing.IsAttached": "true"},
+                "StringEquals": {"iot:Connection.Thing.ThingTypeName": "sensor"},
+            },
+        },
+        {"Sid": "Pub", "Effect": "Allow", "Action": "iot:Publish", "Resource": f"{A}:topic/dt/{T}/*"},
+        {"Sid": "NoSecrets", "Effect": "Deny", "Action": "iot:Publish", "Resource": f"{A}:topic/dt/{T}/secret"},
+    ],
+}
 
 
 @pytest.fixture
 def target(tmp_path: Path) -> Path:
-    body = {"Parameters": {"Serial": {"Type": "String"}}, "Resources": {
-        "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "Serial"}, "ThingTypeName": "sensor"}},
-        "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "dev"}}}}  # fmt: skip
-    template = {"Resources": {
-        "Dev": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "dev", "PolicyDocument": POLICY}},
-        "T": {"Type": "AWS::IoT::ProvisioningTemplate", "Properties": {"TemplateName": "t", "TemplateBody": json.dumps(body)}},
-    }}  # fmt: skip
+    body = {
+        "Parameters": {"Serial": {"Type": "String"}},
+        "Resources": {
+            "thing": {
+                "Type": "AWS::IoT::Thing",
+                "Properties": {"ThingName": {"Ref": "Serial"}, "ThingTypeName": "sensor"},
+            },
+            "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "dev"}},
+        },
+    }
+    template = {
+        "Resources": {
+            "Dev": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "dev", "PolicyDocument": POLICY}},
+            "T": {
+                "Type": "AWS::IoT::ProvisioningTemplate",
+                "Properties": {"TemplateName": "t", "TemplateBody": json.dumps(body)},
+            },
+        }
+    }
     path = tmp_path / "stk.template.json"
     path.write_text(json.dumps(template))
     return path
@@ -45,7 +67,11 @@ def inv(target: Path) -> Inventory:
 
 @pytest.mark.parametrize(
     "resource",
-    ["client/s-1", "arn:aws:iot:us-east-1:123456789012:client/s-1", "arn:aws-cn:iot:cn-north-1:123456789012:client/s-1"],
+    [
+        "client/s-1",
+        "arn:aws:iot:us-east-1:123456789012:client/s-1",
+        "arn:aws-cn:iot:cn-north-1:123456789012:client/s-1",
+    ],
 )
 def test_connect_is_allowed_for_the_devices_type_in_every_spelling(inv: Inventory, resource: str) -> None:
     (answer,) = query.can(inv, "s-1", "iot:Connect", resource)

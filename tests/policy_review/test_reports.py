@@ -12,7 +12,10 @@ BROAD_DOC = {"Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*
 
 
 def broad(metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    resource: dict[str, Any] = {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "broad", "PolicyDocument": BROAD_DOC}}
+    resource: dict[str, Any] = {
+        "Type": "AWS::IoT::Policy",
+        "Properties": {"PolicyName": "broad", "PolicyDocument": BROAD_DOC},
+    }
     if metadata:
         resource["Metadata"] = metadata
     return {"Resources": {"Broad": resource}}
@@ -27,12 +30,23 @@ def write(tmp: Path, template: dict[str, Any]) -> Path:
 def test_reports_for_a_bad_template(tmp_path: Path) -> None:
     template = write(tmp_path, broad())
     out = {kind: tmp_path / f"r.{kind}" for kind in ("html", "sarif", "json", "md")}
-    args = [str(template), "--html", str(out["html"]), "--sarif", str(out["sarif"]), "--json", str(out["json"]),
-            "--markdown", str(out["md"])]  # fmt: skip
+    args = [
+        str(template),
+        "--html",
+        str(out["html"]),
+        "--sarif",
+        str(out["sarif"]),
+        "--json",
+        str(out["json"]),
+        "--markdown",
+        str(out["md"]),
+    ]
     assert main(args) == 1
     page = out["html"].read_text()
-    assert page.startswith("<!doctype html>") and "<script" not in page
-    assert "IOT-CROSS-DEVICE-SHADOW" in page and "<h2>IoT policy broad" in page
+    assert page.startswith("<!doctype html>")
+    assert "<script" not in page
+    assert "IOT-CROSS-DEVICE-SHADOW" in page
+    assert "<h2>IoT policy broad" in page
     sarif = json.loads(out["sarif"].read_text())
     assert sarif["version"] == "2.1.0"
     run = sarif["runs"][0]
@@ -46,7 +60,9 @@ def test_reports_for_a_bad_template(tmp_path: Path) -> None:
     assert "suppressions" not in first
     data = json.loads(out["json"].read_text())
     assert data["findings"][0]["witness"]["kind"]
-    assert len({(f["rule"], f["resource"], f["id"]) for f in data["findings"]}) == len(data["findings"]), "no duplicates"
+    assert len({(f["rule"], f["resource"], f["id"]) for f in data["findings"]}) == len(data["findings"]), (
+        "no duplicates"
+    )
     assert "`IOT-" in out["md"].read_text()
 
 
@@ -54,15 +70,26 @@ def test_suppressions_by_logical_id_policy_name_or_path_land_in_sarif(tmp_path: 
     template = write(tmp_path, broad())
     reason = "lab policy of a bench rig that never leaves the lab"
     path = tmp_path / "suppressions.yaml"
-    path.write_text("suppressions:\n" + "".join(
-        f"  - {{rule: {rule}, resource: {resource}, reason: {reason}}}\n"
-        for rule, resource in (("IOT-CONNECT-AS-OTHER", "Broad"), ("IOT-CROSS-DEVICE-SHADOW", "broad"),
-                               ("IOT-CROSS-DEVICE-JOBS", "Broad"), ("IAM-ADMIN", "Broad"))
-    ))  # fmt: skip
+    path.write_text(
+        "suppressions:\n"
+        + "".join(
+            f"  - {{rule: {rule}, resource: {resource}, reason: {reason}}}\n"
+            for rule, resource in (
+                ("IOT-CONNECT-AS-OTHER", "Broad"),
+                ("IOT-CROSS-DEVICE-SHADOW", "broad"),
+                ("IOT-CROSS-DEVICE-JOBS", "Broad"),
+                ("IAM-ADMIN", "Broad"),
+            )
+        )
+    )
     sarif_path, json_path = tmp_path / "r.sarif", tmp_path / "r.json"
     main([str(template), "--suppressions", str(path), "--sarif", str(sarif_path), "--json", str(json_path)])
     data = json.loads(json_path.read_text())
-    assert {s["rule"] for s in data["suppressed"]} == {"IOT-CONNECT-AS-OTHER", "IOT-CROSS-DEVICE-SHADOW", "IOT-CROSS-DEVICE-JOBS"}
+    assert {s["rule"] for s in data["suppressed"]} == {
+        "IOT-CONNECT-AS-OTHER",
+        "IOT-CROSS-DEVICE-SHADOW",
+        "IOT-CROSS-DEVICE-JOBS",
+    }
     assert data["unmatched_suppressions"] == [
         {"rule": "IAM-ADMIN", "resource": "Broad", "origin": f"{path}#3", "kind": "external"}
     ], "an IoT policy is no IAM policy: the stale suppression is reported"

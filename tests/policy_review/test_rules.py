@@ -21,18 +21,39 @@ T = "${iot:Connection.Thing.ThingName}"
 
 
 def iot_policy(*statements: dict[str, Any]) -> dict[str, Any]:
-    return {"Resources": {"P": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "p", "PolicyDocument": {
-        "Version": "2012-10-17", "Statement": list(statements)}}}}}  # fmt: skip
+    return {
+        "Resources": {
+            "P": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {
+                    "PolicyName": "p",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": list(statements)},
+                },
+            }
+        }
+    }
 
 
 def alias(duration: int) -> dict[str, Any]:
-    trust = {"Effect": "Allow", "Principal": {"Service": "credentials.iot.amazonaws.com"}, "Action": "sts:AssumeRole",
-             "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}}}  # fmt: skip
-    return {"Resources": {
-        "R": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": [trust]}}},
-        "A": {"Type": "AWS::IoT::RoleAlias", "Properties": {"RoleAlias": "a", "RoleArn": {"Fn::GetAtt": ["R", "Arn"]},
-                                                           "CredentialDurationSeconds": duration}},
-    }}  # fmt: skip
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"Service": "credentials.iot.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+    }
+    return {
+        "Resources": {
+            "R": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": [trust]}}},
+            "A": {
+                "Type": "AWS::IoT::RoleAlias",
+                "Properties": {
+                    "RoleAlias": "a",
+                    "RoleArn": {"Fn::GetAtt": ["R", "Arn"]},
+                    "CredentialDurationSeconds": duration,
+                },
+            },
+        }
+    }
 
 
 def publish(resources: list[str]) -> dict[str, Any]:
@@ -70,9 +91,18 @@ def test_rules_are_documented_and_cite_their_peers() -> None:
     ids = [r.id for r in RULES]
     assert len(ids) == len(set(ids))
     for rule in RULES:
-        assert rule.title and rule.explanation and rule.fix, rule.id
-    for prefix in ("IAM-ADMIN", "IAM-SERVICE-WIDE", "IAM-PASSROLE-BROAD", "IAM-PRIVILEGE-ESCALATION", "IAM-POLICY-MANAGEMENT",
-                   "IAM-NOT-ALLOW", "IAM-ANY-PRINCIPAL", "IAM-CONFUSED-DEPUTY", "IAM-LAMBDA-PUBLIC"):  # fmt: skip
+        assert all((rule.title, rule.explanation, rule.fix)), rule.id
+    for prefix in (
+        "IAM-ADMIN",
+        "IAM-SERVICE-WIDE",
+        "IAM-PASSROLE-BROAD",
+        "IAM-PRIVILEGE-ESCALATION",
+        "IAM-POLICY-MANAGEMENT",
+        "IAM-NOT-ALLOW",
+        "IAM-ANY-PRINCIPAL",
+        "IAM-CONFUSED-DEPUTY",
+        "IAM-LAMBDA-PUBLIC",
+    ):
         assert RULES_BY_ID[prefix].see_also, f"{prefix} names the peer checks it covers"
     docs = (Path(__file__).resolve().parents[2] / "docs" / "policy-review.md").read_text()
     missing = [r.id for r in RULES if r.id not in docs]

@@ -19,13 +19,14 @@ ATTACHED = {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}
 CONNECT = {"Effect": "Allow", "Action": "iot:Connect", "Resource": f"{A}:client/{T}", "Condition": ATTACHED}
 
 
-def allow(action: str | list[str], resource: str | list[str], **extra: Any) -> dict[str, Any]:
+def allow(action: str | list[str], resource: Any, **extra: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
 
 
 def holder(*statements: dict[str, Any], role: str = "other") -> Holder:
-    policy = Policy("iot", "p", "s", "P", "s/P", {"Version": "2012-10-17", "Statement": list(statements)},
-                    "AWS::IoT::Policy", role)  # fmt: skip
+    policy = Policy(
+        "iot", "p", "s", "P", "s/P", {"Version": "2012-10-17", "Statement": list(statements)}, "AWS::IoT::Policy", role
+    )
     return Holder("standalone", "p", "s", (policy,), role)
 
 
@@ -67,8 +68,11 @@ def test_sessions_are_the_connections_connect_allows() -> None:
 
 
 def test_a_client_id_plus_widens_a_client_id_filter() -> None:
-    h = holder(allow("iot:Connect", f"{A}:client/*"), allow("iot:Subscribe", f"{A}:topicfilter/my/${{iot:ClientId}}/t"),
-               allow("iot:Receive", f"{A}:topic/my/*"))  # fmt: skip
+    h = holder(
+        allow("iot:Connect", f"{A}:client/*"),
+        allow("iot:Subscribe", f"{A}:topicfilter/my/${{iot:ClientId}}/t"),
+        allow("iot:Receive", f"{A}:topic/my/*"),
+    )
     w = world(h)
     plus = Session(w, w.attacker, "+", {}, WorldCache())
     assert plus.view("iot:Subscribe").allows_name("topicfilter", "my/+/t"), "AWS substitutes a client ID '+'"
@@ -79,25 +83,46 @@ def test_receive_without_subscribe_is_no_reach() -> None:
 
 
 def test_a_literal_mqtt_wildcard_filter_still_delivers() -> None:
-    found = kinds(holder(CONNECT, allow("iot:Subscribe", f"{A}:topicfilter/$aws/things/+/shadow/update"),
-                         allow("iot:Receive", f"{A}:topic/$aws/things/*")))  # fmt: skip
+    found = kinds(
+        holder(
+            CONNECT,
+            allow("iot:Subscribe", f"{A}:topicfilter/$aws/things/+/shadow/update"),
+            allow("iot:Receive", f"{A}:topic/$aws/things/*"),
+        )
+    )
     assert ("shadow-read", "topic/$aws/things/dev-10/shadow/update") in found
 
 
 def test_a_deny_that_neutralises_and_one_that_does_not() -> None:
     broad = allow("iot:Publish", f"{A}:topic/$aws/things/*")
-    assert facts(holder(CONNECT, broad, {"Effect": "Deny", "Action": "iot:Publish",
-                                         "NotResource": f"{A}:topic/$aws/things/{T}/*"})) == []  # fmt: skip
-    assert facts(holder(CONNECT, broad, {"Effect": "Deny", "Action": "iot:Publish", "Resource": f"{A}:topic/$aws/things/+/*"}))
+    assert (
+        facts(
+            holder(
+                CONNECT,
+                broad,
+                {"Effect": "Deny", "Action": "iot:Publish", "NotResource": f"{A}:topic/$aws/things/{T}/*"},
+            )
+        )
+        == []
+    )
+    assert facts(
+        holder(CONNECT, broad, {"Effect": "Deny", "Action": "iot:Publish", "Resource": f"{A}:topic/$aws/things/+/*"})
+    )
 
 
 def test_claim_facts() -> None:
-    claim = holder(allow("iot:Connect", "*"), allow("iot:Publish", f"{A}:topic/$aws/provisioning-templates/t/provision/json"),
-                   role="claim")  # fmt: skip
+    claim = holder(
+        allow("iot:Connect", "*"),
+        allow("iot:Publish", f"{A}:topic/$aws/provisioning-templates/t/provision/json"),
+        role="claim",
+    )
     found = {f.kind for f in facts(claim)}
     assert found == {"claim-connect"}
-    tight = holder(allow("iot:Connect", f"{A}:client/claim.x.*"),
-                   allow("iot:Publish", f"{A}:topic/$aws/provisioning-templates/t/provision/json"), role="claim")  # fmt: skip
+    tight = holder(
+        allow("iot:Connect", f"{A}:client/claim.x.*"),
+        allow("iot:Publish", f"{A}:topic/$aws/provisioning-templates/t/provision/json"),
+        role="claim",
+    )
     assert facts(tight) == []
 
 
@@ -115,16 +140,45 @@ def test_every_fact_is_what_the_evaluator_allows() -> None:
 
 
 def _template(tmp: Path, body_policy: dict[str, Any]) -> Path:
-    body = {"Parameters": {"Serial": {"Type": "String"}, "AWS::IoT::Certificate::Id": {"Type": "String"}},
-            "Resources": {"thing": {"Type": "AWS::IoT::Thing", "Properties": {
-                "ThingName": {"Fn::Join": ["", ["sensor-", {"Ref": "Serial"}]]}, "ThingTypeName": "sensor"}},
-                "policy": {"Type": "AWS::IoT::Policy", "Properties": body_policy}}}  # fmt: skip
-    template = {"Resources": {
-        "T": {"Type": "AWS::IoT::ProvisioningTemplate", "Properties": {"TemplateName": "t", "TemplateBody": json.dumps(body)}},
-        "Named": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "named", "PolicyDocument": {"Statement": [
-            allow("iot:Connect", f"{A}:client/{T}", Condition={**ATTACHED, "StringEquals": {
-                "iot:Connection.Thing.ThingTypeName": "sensor"}})]}}},
-    }}  # fmt: skip
+    body = {
+        "Parameters": {"Serial": {"Type": "String"}, "AWS::IoT::Certificate::Id": {"Type": "String"}},
+        "Resources": {
+            "thing": {
+                "Type": "AWS::IoT::Thing",
+                "Properties": {
+                    "ThingName": {"Fn::Join": ["", ["sensor-", {"Ref": "Serial"}]]},
+                    "ThingTypeName": "sensor",
+                },
+            },
+            "policy": {"Type": "AWS::IoT::Policy", "Properties": body_policy},
+        },
+    }
+    template = {
+        "Resources": {
+            "T": {
+                "Type": "AWS::IoT::ProvisioningTemplate",
+                "Properties": {"TemplateName": "t", "TemplateBody": json.dumps(body)},
+            },
+            "Named": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {
+                    "PolicyName": "named",
+                    "PolicyDocument": {
+                        "Statement": [
+                            allow(
+                                "iot:Connect",
+                                f"{A}:client/{T}",
+                                Condition={
+                                    **ATTACHED,
+                                    "StringEquals": {"iot:Connection.Thing.ThingTypeName": "sensor"},
+                                },
+                            )
+                        ]
+                    },
+                },
+            },
+        }
+    }
     path = tmp / "t.template.json"
     path.write_text(json.dumps(template))
     return path

@@ -14,8 +14,12 @@ from policy_review.model import Finding, Severity
 REASON = "The factory bench needs it until the line is retooled in Q3."
 
 
-def finding(rule: str = "IOT-CROSS-DEVICE-TOPICS", resource: str = "P", path: str = "stk/Fleet/P/Resource",
-            finding_id: str = "topic-write::topic/dt/*") -> Finding:  # fmt: skip
+def finding(
+    rule: str = "IOT-CROSS-DEVICE-TOPICS",
+    resource: str = "P",
+    path: str = "stk/Fleet/P/Resource",
+    finding_id: str = "topic-write::topic/dt/*",
+) -> Finding:
     return Finding(rule, Severity.HIGH, resource, path, "message", "fix", "stk", finding_id, {}, "fleet-device")
 
 
@@ -25,7 +29,12 @@ def test_load_yaml_or_json_with_or_without_the_top_key(tmp_path: Path, suffix: s
     path = tmp_path / f"s{suffix}"
     path.write_text(json.dumps({"suppressions": [entry]}))  # JSON is YAML too
     (loaded,) = suppressions.load(path)
-    assert (loaded.rule, loaded.resource, loaded.reason, loaded.kind) == ("IOT-CROSS-DEVICE-TOPICS", "P", REASON, "external")
+    assert (loaded.rule, loaded.resource, loaded.reason, loaded.kind) == (
+        "IOT-CROSS-DEVICE-TOPICS",
+        "P",
+        REASON,
+        "external",
+    )
     path.write_text(json.dumps([entry]))
     assert len(suppressions.load(path)) == 1
 
@@ -82,7 +91,9 @@ def test_apply_keeps_the_rest_and_reports_unmatched() -> None:
 
 
 def test_in_source_acknowledgements_hold_for_their_own_stack() -> None:
-    metadata = {("stk", "P"): {"iot-policy-review": {"acknowledge": [{"rule": "IOT-CROSS-DEVICE-TOPICS", "reason": REASON}]}}}
+    metadata = {
+        ("stk", "P"): {"iot-policy-review": {"acknowledge": [{"rule": "IOT-CROSS-DEVICE-TOPICS", "reason": REASON}]}}
+    }
     (ack,) = suppressions.in_source(metadata)
     assert (ack.kind, ack.resource, ack.stack) == ("inSource", "P", "stk")
     assert ack.matches(finding())

@@ -30,10 +30,8 @@ def policy(name: str, document: dict[str, Any]) -> IotPolicy:
     [
         (doc(allow("iot:Publish", f"{A}:topic/{REGISTER}")), PolicyRole.CLAIM),
         # key order and spelling do not matter: the statement is read, not searched
-        (
-            doc({"Resource": [f"{A}:topic/$aws/provisioning-templates/*"], "Action": ["iot:*"], "Effect": "Allow"}),
-            PolicyRole.CLAIM,
-        ),
+        (doc({"Resource": [f"{A}:topic/$aws/provisioning-templates/*"], "Action": ["iot:*"], "Effect": "Allow"}),
+         PolicyRole.CLAIM),
         # a Deny on the topic, or Subscribe only, does not let it provision
         (doc({"Effect": "Deny", "Action": "iot:Publish", "Resource": f"{A}:topic/{REGISTER}"}), PolicyRole.OTHER),
         (doc(allow("iot:Subscribe", f"{A}:topicfilter/{REGISTER}/accepted")), PolicyRole.OTHER),
@@ -47,36 +45,19 @@ def policy(name: str, document: dict[str, Any]) -> IotPolicy:
         (doc({"Effect": "Deny", "Action": "iot:*", "Resource": "*"}, allow("iot:Connect", "*")), PolicyRole.OTHER),
         (doc(), PolicyRole.OTHER),
     ],
-    ids=[
-        "claim",
-        "claim-any-spelling",
-        "deny-is-not-claim",
-        "subscribe-only",
-        "sid-words",
-        "greengrass-action",
-        "greengrass-topic",
-        "quarantine",
-        "deny-connect-only",
-        "deny-and-allow",
-        "empty",
-    ],
-)
+    ids=["claim", "claim-any-spelling", "deny-is-not-claim", "subscribe-only", "sid-words", "greengrass-action",
+         "greengrass-topic", "quarantine", "deny-connect-only", "deny-and-allow", "empty"],
+)  # fmt: skip
 def test_role_from_structure(document: dict[str, Any], role: PolicyRole) -> None:
     assert role_of(policy("p", document), set()) is role
 
 
 def test_a_policy_a_template_attaches_is_a_device_policy_whatever_it_grants() -> None:
     template = ProvisioningTemplate(
-        at=Location("s", "T", "T", "AWS::IoT::ProvisioningTemplate"),
-        name="t",
-        body_source="{}",
-        body={},
-        body_error=None,
-        enabled=True,
-        has_hook=True,
-        hook_function=None,
+        at=Location("s", "T", "T", "AWS::IoT::ProvisioningTemplate"), name="t", body_source="{}", body={},
+        body_error=None, enabled=True, has_hook=True, hook_function=None,
         policies=(TemplatePolicy("policy", "dev", None),),
-    )
+    )  # fmt: skip
     claim_like = doc(allow("iot:Publish", f"{A}:topic/$aws/provisioning-templates/t/provision/json"))
     roles = {p.name: p.role for p in with_roles([policy("dev", claim_like), policy("other", doc())], [template])}
     assert roles == {"dev": PolicyRole.DEVICE, "other": PolicyRole.OTHER}

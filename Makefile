@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo synth test lint typecheck unit bench clean
+.PHONY: setup demo synth test lint typecheck unit bench clean package-check
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,12 @@ setup: .system-deps $(VENV)/.installed node_modules/.installed
 demo: synth
 	$(PY) scripts/demo.py
 
+# A fresh cdk.out each time (no template of an earlier prefix or stage lingers); the list comes
+# from the assembly's manifest, so it names exactly what this synth produced.
 synth: setup
-	$(CDK) synth --all --quiet
-	@for f in cdk.out/*.template.json; do echo "synthesized $$f"; done
+	rm -rf cdk.out
+	$(CDK) synth --quiet
+	@$(PY) -c 'import json; m = json.load(open("cdk.out/manifest.json")); print("\n".join("synthesized cdk.out/" + a["properties"]["templateFile"] for a in m["artifacts"].values() if a["type"] == "aws:cloudformation:stack"))'
 	@grep -q '"conclusion": "success"' cdk.out/validation-report.json && echo "cdk-nag AwsSolutions: no unacknowledged finding (cdk.out/validation-report.json)"
 
 lint: setup
@@ -49,6 +52,21 @@ unit: setup
 
 test: lint typecheck
 	$(PY) -m pytest
+
+# A station's install, for real: a fresh virtualenv, `pip install .` with every dependency from the
+# registry, the console script run from another directory, and no CDK in it (tests/test_packaging.py
+# checks the same offline, without the dependencies).
+PACKAGE_CHECK := /tmp/iot-fleet-toolkit-package-check
+package-check:
+	rm -rf $(PACKAGE_CHECK) && $(PYTHON) -m venv $(PACKAGE_CHECK)
+	$(PACKAGE_CHECK)/bin/pip install -q .
+	cd / && $(PACKAGE_CHECK)/bin/iot-provision --version
+	cd / && $(PACKAGE_CHECK)/bin/iot-provision run --help >/dev/null
+	cd / && ! $(PACKAGE_CHECK)/bin/python -c 'import aws_cdk' 2>/dev/null && echo "aws_cdk is not installed: good"
+	cd / && $(PACKAGE_CHECK)/bin/pip list 2>/dev/null | grep -i -E '^(aws-cdk-lib|jsii|constructs|cdk-nag) ' && exit 1 || echo "no CDK, jsii or cdk-nag in the station's install"
+	$(PACKAGE_CHECK)/bin/pip install -q '.[all]'
+	cd / && $(PACKAGE_CHECK)/bin/iot-policy-review --version && $(PACKAGE_CHECK)/bin/iot-double --version && $(PACKAGE_CHECK)/bin/iot-defender-ops --version
+	rm -rf $(PACKAGE_CHECK) build *.egg-info
 
 bench: setup
 	$(PY) bench/bench_synth.py

@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_factory.py quota     [--devices 1000]   # (a) share of the RegisterThing quota
     .venv/bin/python bench/bench_factory.py speedup   [--devices 400]    # (b) vs one SDK-sample process per device
     .venv/bin/python bench/bench_factory.py memory                       # (c) peak RSS of 10k / 100k-row dry runs
+    .venv/bin/python bench/bench_factory.py keystores [--devices 200]   # (d) devices/s per key store, 8 workers
 
 (a) The double enforces the fact sheet's default quotas (RegisterThing and CreateCertificateFromCsr
 10/s); the CLI runs with ``--rate 10``; devices/s over the whole batch as a share of 10/s.
@@ -10,6 +11,10 @@
 process per device: make key and CSR, connect with the claim certificate, CreateCertificateFromCsr,
 RegisterThing, reconnect as the thing and publish, exit.
 (c) ``run --dry-run`` validates every row and plans each device; peak RSS of the process.
+(d) 8 workers, plain file keys beside encrypted file keys (PKCS#8, decrypted in memory for the TLS
+connection) and PKCS#11 keys (SoftHSM, one login shared by the workers and awscrt): devices/s over
+the whole batch with the double's limits off, and at the quota (the double at its default rates,
+the CLI at ``--rate 10``); median of 3 runs, each a fresh work dir and fresh serials.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -82,14 +89,75 @@ def manifest(path: Path, serials: list[str]) -> Path:
     return path
 
 
-def run_cli(double: Double, work: Path, path: Path, *extra: str) -> float:
+def run_cli(double: Double, work: Path, path: Path, *extra: str, env: dict[str, str] | None = None) -> float:
     started = time.monotonic()
     subprocess.run(
         [sys.executable, "-m", "provisioning", "run", str(path), "--outputs", str(double.outputs_file), "--fleet", "sensors",
          "--work-dir", str(work / "station"), "--claim-cert", str(double.claim_cert), "--claim-key", str(double.claim_key), *extra],
-        env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env or {**ENV, "PROVISIONING_KEY_PASSPHRASE": ""}, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     return time.monotonic() - started
+
+
+def softhsm(work: Path) -> dict[str, str]:
+    """A SoftHSM token of its own; its configuration goes into the CLI's environment."""
+    tokens = work / "tokens"
+    tokens.mkdir(parents=True)
+    conf = work / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "bench", "--pin", "1234", "--so-pin", "5678"],
+        env={**os.environ, "SOFTHSM2_CONF": str(conf)}, check=True, capture_output=True,
+    )  # fmt: skip
+    return {"SOFTHSM2_CONF": str(conf), "PROVISIONING_PKCS11_PIN": "1234"}
+
+
+STORES = {
+    "plain file": ["--plaintext-keys"],
+    "encrypted file": [],
+    "PKCS#11 (SoftHSM)": [
+        "--key-store",
+        "pkcs11",
+        "--pkcs11-module",
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "--token-label",
+        "bench",
+    ],
+}
+
+
+def keystores(devices: int, runs: int = 3) -> None:
+    if shutil.which("softhsm2-util") is None:
+        print("(d) skipped: SoftHSM is not installed (make setup)")
+        return
+    for limits, double_args, cli_rate, count in (
+        ("limits off", ("--no-rate-limits",), "0", devices),
+        ("at the quota (10/s)", ("--token-ttl", "3600"), "10", max(devices // 2, 50)),
+    ):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            double = Double(work, *double_args)
+            try:
+                secret = work / "passphrase"
+                secret.write_text("a long random station passphrase, from a file\n")
+                env = {**ENV, "PROVISIONING_KEY_PASSPHRASE_FILE": str(secret), **softhsm(work)}
+                for name, extra in STORES.items():
+                    rates = []
+                    for n in range(runs):
+                        tag = f"{list(STORES).index(name)}{n}{cli_rate}"
+                        serials = [f"K{tag}{i:06d}" for i in range(count)]
+                        double.allow(serials)
+                        run_dir = work / f"run-{tag}"
+                        run_dir.mkdir()
+                        seconds = run_cli(double, run_dir, manifest(run_dir / "m.csv", serials), "--rate", cli_rate,
+                                          "--workers", "8", *extra, env=env)  # fmt: skip
+                        rates.append(count / seconds)
+                    shown = ", ".join(f"{r:.1f}" for r in rates)
+                    print(
+                        f"(d) {limits:20s} {name:18s} 8 workers, {count} devices: median {statistics.median(rates):.1f} devices/s ({shown})"
+                    )
+            finally:
+                double.stop()
 
 
 def quota(devices: int) -> None:
@@ -99,7 +167,9 @@ def quota(devices: int) -> None:
         try:
             serials = [f"Q{i:09d}" for i in range(devices)]
             double.allow(serials)
-            seconds = run_cli(double, work, manifest(work / "m.csv", serials), "--rate", "10", "--workers", "4")
+            seconds = run_cli(
+                double, work, manifest(work / "m.csv", serials), "--rate", "10", "--workers", "4", "--plaintext-keys"
+            )
         finally:
             double.stop()
     rate = devices / seconds
@@ -119,7 +189,9 @@ def speedup(devices: int, sample_devices: int = 15) -> None:
             from bench_double import cpu_seconds
 
             double_cpu0, cli_cpu0 = cpu_seconds(double.proc.pid), _children_cpu()
-            cli_seconds = run_cli(double, work, manifest(work / "m.csv", serials), "--rate", "0", "--workers", "8")
+            cli_seconds = run_cli(
+                double, work, manifest(work / "m.csv", serials), "--rate", "0", "--workers", "8", "--plaintext-keys"
+            )
             double_cpu, cli_cpu = cpu_seconds(double.proc.pid) - double_cpu0, _children_cpu() - cli_cpu0
             started = time.monotonic()
             for serial in samples:
@@ -157,7 +229,7 @@ def memory() -> None:
                     "import resource, sys, runpy; sys.argv = ['provisioning'] + sys.argv[1:]; "
                     "exec('try:\\n runpy.run_module(\"provisioning\", run_name=\"__main__\")\\nexcept SystemExit:\\n pass'); "
                     "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
-                    "run", str(path), "--outputs", str(double.outputs_file), "--fleet", "sensors", "--dry-run",
+                    "run", str(path), "--outputs", str(double.outputs_file), "--fleet", "sensors", "--dry-run", "--plaintext-keys",
                     "--work-dir", str(work / f"station{rows}"),
                     "--claim-cert", str(double.claim_cert), "--claim-key", str(double.claim_key),
                 ]  # fmt: skip
@@ -173,7 +245,7 @@ def memory() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=("quota", "speedup", "memory", "all"))
+    parser.add_argument("which", choices=("quota", "speedup", "memory", "keystores", "all"))
     parser.add_argument("--devices", type=int)
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -183,6 +255,8 @@ def main() -> int:
         speedup(args.devices or 400)
     if args.which in ("memory", "all"):
         memory()
+    if args.which in ("keystores", "all"):
+        keystores(args.devices or 200)
     return 0
 
 

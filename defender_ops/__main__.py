@@ -1,5 +1,3 @@
-import sys
+from defender_ops.cli import entry
 
-from defender_ops.cli import run
-
-sys.exit(run(sys.argv[1:]))
+entry()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contracts import outputs as contract
 from iot_semantics import defender as dd
 
 
@@ -23,29 +24,26 @@ class DefenderNames:
     actions: dict[str, str]
 
 
-#: Outputs of DeviceDefenderStack: output key -> mitigation action type.
-ACTION_OUTPUTS = {
-    "MitigationActionQuarantineThings": "ADD_THINGS_TO_THING_GROUP",
-    "MitigationActionDeactivateDeviceCertificate": "UPDATE_DEVICE_CERTIFICATE",
-    "MitigationActionReplaceWithBlankPolicy": "REPLACE_DEFAULT_POLICY_VERSION",
-    "MitigationActionEnableIotLogging": "ENABLE_IOT_LOGGING",
-    "MitigationActionPublishFindingToSns": "PUBLISH_FINDING_TO_SNS",
+#: Outputs of DeviceDefenderStack (``contracts.outputs``): action name in the key -> mitigation action type.
+ACTIONS = {
+    "QuarantineThings": "ADD_THINGS_TO_THING_GROUP",
+    "DeactivateDeviceCertificate": "UPDATE_DEVICE_CERTIFICATE",
+    "ReplaceWithBlankPolicy": "REPLACE_DEFAULT_POLICY_VERSION",
+    "EnableIotLogging": "ENABLE_IOT_LOGGING",
+    "PublishFindingToSns": "PUBLISH_FINDING_TO_SNS",
 }
 
 
-def names_from_outputs(outputs: dict[str, Any], stack: str | None) -> DefenderNames:
+def names_from_outputs(outputs: Mapping[str, Any], stack: str | None) -> DefenderNames:
     """Find the Defender stack's outputs in a ``cdk deploy --outputs-file`` document."""
-    candidates = {k: v for k, v in outputs.items() if isinstance(v, dict) and "QuarantineGroupName" in v}
-    if stack is not None:
-        candidates = {k: v for k, v in candidates.items() if k == stack}
-    if len(candidates) != 1:
-        found = ", ".join(sorted(candidates)) or "none"
-        raise OperationError(
-            f"expected one Device Defender stack in the outputs file, found {found}; pass --stack NAME"
-        )
-    (values,) = candidates.values()
-    actions = {kind: str(values[key]) for key, kind in ACTION_OUTPUTS.items() if key in values}
-    return DefenderNames(quarantine_group=str(values["QuarantineGroupName"]), actions=actions)
+    try:
+        values = contract.find_stack(outputs, contract.QUARANTINE_GROUP_NAME, stack=stack, what="Device Defender")
+    except contract.OutputsError as exc:
+        raise OperationError(str(exc)) from None
+    actions = {
+        kind: values[key] for name, kind in ACTIONS.items() if (key := contract.mitigation_action_key(name)) in values
+    }
+    return DefenderNames(quarantine_group=values[contract.QUARANTINE_GROUP_NAME], actions=actions)
 
 
 def _groups_of(client: Any, thing: str) -> list[str]:

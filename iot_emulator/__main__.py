@@ -1,5 +1,3 @@
-import sys
+from iot_emulator.cli import entry
 
-from iot_emulator.cli import main
-
-sys.exit(main())
+entry()

@@ -1,5 +1,3 @@
-import sys
+from policy_review.cli import entry
 
-from policy_review.cli import main
-
-sys.exit(main())
+entry()

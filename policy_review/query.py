@@ -12,8 +12,8 @@ RESOURCE is a full ARN (``arn:aws:iot:eu-west-1:123456789012:topic/dt/x``) or it
 same answer. An unknown action, a resource of the wrong type for the action, a topic with MQTT
 wildcards or an invalid topic filter is a usage error (``QueryError``), never a silent "deny".
 
-Exit statuses (docs/policy-review.md): 0 every answer is Allow, 1 some answer is a Deny or an
-implicit deny, 2 a question that cannot be asked.
+Exit statuses (docs/policy-review.md): 0 some holder allows it (with ``--policy``: that holder),
+1 none does (each answer is a Deny or an implicit deny), 2 a question that cannot be asked.
 """
 
 from __future__ import annotations
@@ -179,11 +179,11 @@ def ask(
     policy: str | None = None,
     out: Callable[[str], None] = print,
 ) -> int:
-    """Answer on ``out`` (one line per holder); 0 when every answer allows, 1 otherwise."""
+    """Answer on ``out`` (one line per holder); 0 when some holder allows it, 1 when none does."""
     answers = can(inv, thing, action, resource, policy=policy)
     for answer in answers:
         out(answer.line())
-    return 0 if all(a.decision.allowed for a in answers) else 1
+    return 0 if any(a.decision.allowed for a in answers) else 1
 
 
 run = ask

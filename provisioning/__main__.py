@@ -1,5 +1,3 @@
-import sys
+from provisioning.cli import entry
 
-from provisioning.cli import run
-
-sys.exit(run(sys.argv[1:]))
+entry()

@@ -1,217 +1,347 @@
-"""``python -m provisioning``: claim keys, manifest validation, batches, status.
+"""``iot-provision`` (or ``python -m provisioning``): claim keys, manifests, batches, status, doctor.
 
-python -m provisioning claim-csr --key claim.key --csr config/claims/sensors.csr.pem
-python -m provisioning validate MANIFEST --outputs deploy-outputs.json --fleet sensors
-python -m provisioning run MANIFEST --outputs ... --fleet sensors --claim-cert C --claim-key K
-python -m provisioning run MANIFEST --outputs ... --fleet sensors --trusted-user
-python -m provisioning status | retry-failed MANIFEST ...
+    iot-provision claim-csr --key station/claim.key --csr config/claims/sensors.csr.pem
+    iot-provision validate MANIFEST --outputs deploy-outputs.json --fleet sensors
+    iot-provision run MANIFEST --outputs ... --fleet sensors --claim-cert C --claim-key K
+    iot-provision run MANIFEST --outputs ... --fleet sensors --trusted-user
+    iot-provision status --work-dir W
+    iot-provision retry-failed MANIFEST ...same options as run...
+    iot-provision doctor --outputs ... --fleet sensors --claim-cert C --claim-key K
+
+Exit statuses (docs/cli.md): 0 done, 1 some devices or checks failed, 2 usage or input error,
+3 station or target unavailable (passphrase, PIN, token, credentials, endpoint, CA, template, clock),
+130 interrupted (the journal keeps every finished step).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
-import tempfile
-import threading
-import time
-from collections.abc import Sequence
-from enum import IntEnum
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provisioning import keys, manifest
+from contracts import cli as contract
+from contracts.cli import Environment
+from contracts.exit_status import ExitStatus
+from provisioning import manifest
 from provisioning import target as target_mod
-from provisioning.errors import ProvisioningError
+from provisioning.constants import KEY_STORES, KEY_TYPES
+from provisioning.errors import ProvisioningError, UsageError
+from provisioning.journal import JOURNAL_FILE, DeviceState, Journal
+
+if TYPE_CHECKING:
+    from provisioning.claims import ClaimSource
+    from provisioning.mqtt_flow import Credentials
+PROG = "iot-provision"
+INTERRUPTED = "interrupted: the journal has every finished step; run the same command to resume"
+PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, PIN_ENV = (
+    "PROVISIONING_KEY_PASSPHRASE",
+    "PROVISIONING_KEY_PASSPHRASE_FILE",
+    "PROVISIONING_PKCS11_PIN",
+)
+KEYS_HELP = (
+    "Device keys are encrypted at rest by default (PKCS#8, PBES2/AES-256): the passphrase comes from "
+    f"--passphrase-file, ${PASSPHRASE_FILE_ENV} or ${PASSPHRASE_ENV}; --plaintext-keys stores them "
+    f"unencrypted (0600). PKCS#11 keys stay in the token; its PIN comes from ${PIN_ENV}."
+)
 
 
-class ExitStatus(IntEnum):
-    OK = 0
-    SOME_FAILED = 1
-    USAGE = 2
-    INTERRUPTED = 130
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m provisioning", description="Factory-line provisioning")
-    sub = p.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("claim-csr", help="make the claim key (0600) and the CSR the stack's config points at")
-    c.add_argument("--key", type=Path, required=True)
-    c.add_argument("--csr", type=Path, required=True)
-    c.add_argument("--key-type", choices=keys.KEY_TYPES, default="ec-p256")
-    c.add_argument("--common-name", default="fleet-claim")
+def _rate(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (off) or more")
+    return value
 
-    def target_args(s: argparse.ArgumentParser) -> None:
-        s.add_argument("--outputs", type=Path, required=True, help="cdk deploy --outputs-file (or the double's)")
-        s.add_argument("--stack")
-        s.add_argument("--fleet", required=True)
-        s.add_argument("--endpoint")
-        s.add_argument("--port", type=int)
-        s.add_argument("--ca-file", type=Path)
 
-    v = sub.add_parser("validate", help="check a manifest against the fleet's parameters")
-    v.add_argument("manifest", type=Path)
-    target_args(v)
-    for name in ("run", "retry-failed"):
-        r = sub.add_parser(
-            name, help="provision the devices of a manifest" if name == "run" else "retry failed devices"
-        )
-        r.add_argument("manifest", type=Path)
-        target_args(r)
-        r.add_argument("--claim-cert", type=Path)
-        r.add_argument("--claim-key", type=Path)
-        r.add_argument("--trusted-user", action="store_true", help="CreateProvisioningClaim with your AWS credentials")
-        r.add_argument("--control-plane-url", help="AWS IoT API endpoint override (the double's ControlPlaneUrl)")
-        r.add_argument("--workers", type=int, default=4)
-        r.add_argument("--rate", type=float, default=10.0, help="requests per second (the account quota); 0 = off")
-        r.add_argument("--key-type", choices=keys.KEY_TYPES, default="ec-p256")
-        r.add_argument("--key-store", choices=("file", "pkcs11"), default="file")
-        r.add_argument("--pkcs11-module")
-        r.add_argument("--token-label")
-        r.add_argument("--work-dir", type=Path, default=Path("provisioning-work"))
-        r.add_argument("--dry-run", action="store_true", help="validate and plan; touch no key, device or service")
-        r.add_argument("--station", default=os.uname().nodename.split(".")[0][:20] or "station")
-    d = sub.add_parser("doctor", help="check the configuration against the target")
-    target_args(d)
-    d.add_argument("--claim-cert", type=Path)
-    d.add_argument("--claim-key", type=Path)
-    s = sub.add_parser("status", help="what the journal says")
-    s.add_argument("--work-dir", type=Path, default=Path("provisioning-work"))
+def _station() -> str:
+    return os.uname().nodename.split(".")[0][:20] or "station"
+
+
+def _target_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--outputs", type=Path, required=True, help="cdk deploy --outputs-file (or the double's outputs.json)"
+    )
+    s.add_argument("--stack", help="the fleet provisioning stack's name, when the outputs file holds several")
+    s.add_argument("--fleet", required=True, help="the fleet to provision (its name in the stack's config)")
+    s.add_argument("--endpoint", help="MQTT endpoint (default: the double's, from the outputs file)")
+    s.add_argument("--port", type=int, help="MQTT port (default: 8883, or the double's)")
+    s.add_argument("--ca-file", type=Path, help="root CA of the endpoint (default: the double's CaFile)")
+
+
+def _key_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--passphrase-file", type=Path, help=f"file holding the key passphrase (or ${PASSPHRASE_FILE_ENV})")
+    s.add_argument("--plaintext-keys", action="store_true", help="store keys unencrypted (0600 files)")
+
+
+def _claim_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--claim-cert", type=Path, help="claim certificate (PEM), for provisioning by claim")
+    s.add_argument("--claim-key", type=Path, help="claim key (PEM, 0600, encrypted with the key passphrase or not)")
+
+
+def _run_args(r: argparse.ArgumentParser) -> None:
+    r.add_argument("manifest", type=Path, help="CSV (with a header) or JSON lines, one device per row")
+    _target_args(r)
+    _claim_args(r)
+    r.add_argument("--trusted-user", action="store_true", help="CreateProvisioningClaim with your AWS credentials")
+    r.add_argument("--control-plane-url", help="AWS IoT API endpoint override (default: the double's ControlPlaneUrl)")
+    r.add_argument("--region", help="AWS region for --trusted-user (default: the outputs file's, or AWS_REGION)")
+    r.add_argument("--workers", type=_positive, default=4, help="devices in parallel")
+    r.add_argument("--rate", type=_rate, default=10.0, help="requests per second per operation (the quota); 0 = off")
+    r.add_argument("--key-type", choices=KEY_TYPES, default="ec-p256", help="device key type")
+    r.add_argument("--key-store", choices=KEY_STORES, default="file", help="where device keys live")
+    _key_args(r)
+    r.add_argument("--pkcs11-module", help="PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so)")
+    r.add_argument("--token-label", help="PKCS#11 token label")
+    r.add_argument("--work-dir", type=Path, default=Path("provisioning-work"), help="journal, keys and bundles")
+    r.add_argument("--dry-run", action="store_true", help="validate and plan; touch no key, device or service")
+    r.add_argument("--max-attempts", type=_positive, default=5, help="tries per device for a transient failure")
+    r.add_argument(
+        "--breaker", type=int, default=5, help="stop after this many connection failures in a row (0 = never) ..."
+    )
+    r.add_argument("--breaker-seconds", type=float, default=10.0, help="... lasting at least this long")
+    r.add_argument("--station", default=_station(), help="station name in the claim client IDs")
+
+
+def parser(env: Environment) -> contract.ArgumentParser:
+    p = contract.new_parser(PROG, "Factory-line provisioning of AWS IoT devices.\n\n" + KEYS_HELP, env)
+    sub = p.add_subcommands()
+    c = sub.add_parser("claim-csr", help="make the claim key (0600, encrypted) and the CSR the stack's config names")
+    c.add_argument("--key", type=Path, required=True, help="where to write the claim key (refuses to overwrite)")
+    c.add_argument("--csr", type=Path, required=True, help="where to write the CSR")
+    c.add_argument("--key-type", choices=KEY_TYPES, default="ec-p256", help="claim key type")
+    c.add_argument("--common-name", default="fleet-claim", help="the CSR's subject CN")
+    _key_args(c)
+    v = sub.add_parser("validate", help="check a manifest against the fleet's parameters; touch nothing")
+    v.add_argument("manifest", type=Path, help="CSV (with a header) or JSON lines")
+    _target_args(v)
+    _run_args(sub.add_parser("run", help="provision the devices of a manifest, resuming where the journal left off"))
+    _run_args(sub.add_parser("retry-failed", help="provision again the devices the journal marks failed"))
+    d = sub.add_parser("doctor", help="check this station's configuration against the target")
+    _target_args(d)
+    _claim_args(d)
+    d.add_argument(
+        "--passphrase-file", type=Path, help=f"file holding the claim key's passphrase (or ${PASSPHRASE_FILE_ENV})"
+    )
+    s = sub.add_parser("status", help="what a batch's journal says; creates nothing")
+    s.add_argument("--work-dir", type=Path, default=Path("provisioning-work"), help="the batch's work dir")
     return p
 
 
-def _passphrase() -> bytes | None:
-    if value := os.environ.get("PROVISIONING_KEY_PASSPHRASE"):
-        return value.encode()
-    if path := os.environ.get("PROVISIONING_KEY_PASSPHRASE_FILE"):
-        return Path(path).read_bytes().strip()
+# secrets ------------------------------------------------------------------------------------------------
+
+
+def passphrase(args: argparse.Namespace, env: Environment, *, required: bool) -> bytes | None:
+    """The key passphrase: --passphrase-file, else ``$..._PASSPHRASE_FILE``, else ``$..._PASSPHRASE``."""
+    if getattr(args, "plaintext_keys", False):
+        return None
+    file = getattr(args, "passphrase_file", None) or env.environ.get(PASSPHRASE_FILE_ENV)
+    if file:
+        try:
+            value = Path(file).read_bytes().strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read the passphrase file {file}: {exc.strerror}") from None
+        if not value:
+            raise UsageError(f"the passphrase file {file} is empty")
+        return value
+    if value_text := env.environ.get(PASSPHRASE_ENV):
+        return value_text.encode()
+    if required:
+        raise UsageError(
+            "device keys are encrypted at rest by default and no passphrase was given",
+            f"set {PASSPHRASE_FILE_ENV} to a file holding a long random passphrase (0600), or {PASSPHRASE_ENV}; "
+            "or pass --plaintext-keys to store keys unencrypted",
+        )
     return None
 
 
-class TrustedUserClaims:
-    """Temporary claim certificates from CreateProvisioningClaim, renewed before their 5 minutes end."""
-
-    def __init__(self, template: str, region: str | None, endpoint_url: str | None) -> None:
-        import boto3
-
-        self.template = template
-        self.iot = boto3.client("iot", region_name=region, endpoint_url=endpoint_url)
-        self.directory = Path(tempfile.mkdtemp(prefix="claim-"))  # 0700
-        self._lock = threading.Lock()
-        self._issued = 0.0
-        self._paths: tuple[Path, Path] | None = None
-
-    def __call__(self) -> tuple[Path, Path]:
-        with self._lock:
-            if self._paths is None or time.time() - self._issued > 240:
-                claim = self.iot.create_provisioning_claim(templateName=self.template)
-                cert, key = (
-                    self.directory / f"{claim['certificateId']}.pem",
-                    self.directory / f"{claim['certificateId']}.key",
-                )
-                cert.write_text(claim["certificatePem"])
-                keys.write_private(key, claim["keyPair"]["PrivateKey"].encode())
-                self._paths, self._issued = (cert, key), time.time()
-            return self._paths
+# commands -----------------------------------------------------------------------------------------------
 
 
-def run(argv: Sequence[str], *, out: object = sys.stdout) -> int:
-    from provisioning.batch import Batch, Claim, Settings
-    from provisioning.journal import Journal
+def cmd_claim_csr(args: argparse.Namespace, env: Environment) -> int:
+    from provisioning import keys
 
-    args = parser().parse_args(argv)
-    write = out.write  # type: ignore[attr-defined]
+    secret = passphrase(args, env, required=True)
+    if args.key.exists():
+        raise UsageError(f"{args.key} exists", "a claim key is made once: remove it first or choose another --key")
+    key = keys.new_private_key(args.key_type)
+    keys.write_private(args.key, keys.seal(key, secret))
+    args.csr.parent.mkdir(parents=True, exist_ok=True)
+    args.csr.write_text(keys.build_csr(key, args.common_name))
+    sealed = "encrypted, " if secret else ""
+    env.out(f"claim key {args.key} ({sealed}0600, keep it on this station); CSR {args.csr} (give it to the stack)\n")
+    return ExitStatus.OK
+
+
+def _target(args: argparse.Namespace) -> tuple[target_mod.Target, target_mod.Fleet]:
+    target = target_mod.load(
+        args.outputs, stack=args.stack, endpoint=args.endpoint, port=args.port, ca_file=args.ca_file
+    )
+    return target, target.fleet(args.fleet)
+
+
+def cmd_validate(args: argparse.Namespace, env: Environment) -> int:
+    _, fleet = _target(args)
+    count = manifest.validate(args.manifest, fleet.schema)
+    env.out(f"{args.manifest}: {count} rows, all valid for fleet {fleet.name}\n")
+    return ExitStatus.OK
+
+
+def cmd_status(args: argparse.Namespace, env: Environment) -> int:
+    path = args.work_dir / JOURNAL_FILE
+    if not path.is_file():
+        raise UsageError(f"no journal at {path}: no batch has run in {args.work_dir}", "pass the --work-dir of a batch")
+    journal = Journal(path, read_only=True)
     try:
-        if args.command == "claim-csr":
-            store = keys.FileKeyStore(args.key.parent, passphrase=_passphrase())
-            store.generate(args.key.stem, args.key_type)
-            generated = store.path(args.key.stem)
-            if generated != args.key:
-                os.replace(generated, args.key)
-            args.csr.parent.mkdir(parents=True, exist_ok=True)
-            args.csr.write_text(
-                keys.build_csr(
-                    keys.FileKeyStore(args.key.parent, passphrase=_passphrase()).load(args.key.stem), args.common_name
-                )
-            )
-            write(f"claim key {args.key} (0600, keep it on this station); CSR {args.csr} (give it to the stack)\n")
-            return ExitStatus.OK
-        if args.command == "status":
-            journal = Journal(args.work_dir / "journal.sqlite")
-            counts = journal.counts()
-            write(", ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "empty journal")
-            write("\n")
-            for device in journal.devices("failed"):
-                write(f"  failed {device.serial}: {device.cause}\n")
-            return ExitStatus.OK
-        target = target_mod.load(
-            args.outputs, stack=args.stack, endpoint=args.endpoint, port=args.port, ca_file=args.ca_file
-        )
-        fleet = target.fleet(args.fleet)
-        if args.command == "validate":
-            count = manifest.validate(
-                args.manifest, patterns=fleet.patterns, serial_parameter=fleet.serial_parameter, defaults=fleet.defaults
-            )
-            write(f"{args.manifest}: {count} rows, all valid for fleet {fleet.name}\n")
-            return ExitStatus.OK
-        if args.command == "doctor":
-            from provisioning.doctor import run_checks
+        counts = journal.counts()
+        binding = journal.binding()
+        failed = list(journal.devices(DeviceState.FAILED))
+    finally:
+        journal.close()
+    if binding is not None:
+        env.out(f"batch of {binding.manifest} for fleet {binding.fleet} on {binding.target}\n")
+    env.out((", ".join(f"{state}: {n}" for state, n in sorted(counts.items())) or "no device started yet") + "\n")
+    for device in failed:
+        env.out(f"  failed {device.serial}: {device.cause}\n")
+    return ExitStatus.FAILED if failed else ExitStatus.OK
 
-            checks = run_checks(target, fleet, args.claim_cert, args.claim_key)
-            for check in checks:
-                write(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}\n")
-            return ExitStatus.OK if all(c.ok for c in checks) else ExitStatus.SOME_FAILED
-        if args.trusted_user:
-            claim = Claim(
-                trusted_user=TrustedUserClaims(
-                    fleet.template, target.region, args.control_plane_url or target.control_plane_url
-                )
-            )
-        else:
-            claim = Claim(cert_file=args.claim_cert, key_file=args.claim_key)
-        pkcs11 = None
-        if args.key_store == "pkcs11" or args.pkcs11_module:
-            pin = os.environ.get("PROVISIONING_PKCS11_PIN", "")
-            if not (args.pkcs11_module and args.token_label and pin):
-                raise ProvisioningError(
-                    "PKCS#11 needs a module, a token label and a PIN",
-                    "pass --pkcs11-module, --token-label and set PROVISIONING_PKCS11_PIN",
-                )
-            pkcs11 = {"module": args.pkcs11_module, "token_label": args.token_label, "pin": pin}
-        settings = Settings(
-            fleet=fleet.name,
-            journal=args.work_dir / "journal.sqlite",
-            keys_dir=args.work_dir / "keys",
-            bundle_dir=args.work_dir / "bundles",
-            workers=args.workers,
-            rate=args.rate or None,
-            key_type=args.key_type,
-            key_store=args.key_store,
-            passphrase=_passphrase(),
-            pkcs11=pkcs11,
-            station=args.station,
+
+def cmd_doctor(args: argparse.Namespace, env: Environment) -> int:
+    from provisioning.doctor import run_checks
+
+    target, fleet = _target(args)
+    checks = run_checks(target, fleet, args.claim_cert, args.claim_key, passphrase(args, env, required=False))
+    for check in checks:
+        env.out(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}\n")
+    return ExitStatus.OK if all(c.ok for c in checks) else ExitStatus.FAILED
+
+
+def _claim(
+    args: argparse.Namespace, target: target_mod.Target, fleet: target_mod.Fleet, secret: bytes | None
+) -> ClaimSource:
+    from provisioning.claims import FileClaim, TrustedUserClaims
+
+    if args.trusted_user:
+        if args.claim_cert or args.claim_key:
+            raise UsageError("--trusted-user and --claim-cert/--claim-key exclude each other", "pass one of them")
+        return TrustedUserClaims(
+            fleet.template,
+            region=args.region or target.region,
+            endpoint_url=args.control_plane_url or target.control_plane_url,
         )
-        batch = Batch(target, settings, claim)
-        try:
-            summary = batch.run(args.manifest, only_failed=args.command == "retry-failed", dry_run=args.dry_run)
-            if args.dry_run:
-                planned, done = summary.planned, summary.skipped
-                write(f"dry run: {summary.total} rows valid, {planned} to provision, {done} already done\n")
-                return ExitStatus.OK
-        finally:
-            batch.close()
-        write(
-            f"{summary.verified} provisioned and verified, {summary.skipped} skipped (already done), "
-            f"{len(summary.failed)} failed, in {summary.seconds:.1f} s; bundles in {settings.bundle_dir}\n"
+    if not (args.claim_cert and args.claim_key):
+        raise UsageError(
+            "no claim credentials", "pass --claim-cert and --claim-key (provisioning by claim), or --trusted-user"
         )
-        for serial, cause in sorted(summary.failed.items()):
-            write(f"  failed {serial}: {cause}\n")
-        return ExitStatus.SOME_FAILED if summary.failed else ExitStatus.OK
-    except manifest.ManifestError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return ExitStatus.USAGE
+    return FileClaim(args.claim_cert, args.claim_key, passphrase=secret)
+
+
+def _pkcs11(args: argparse.Namespace, env: Environment) -> dict[str, str] | None:
+    if args.key_store != "pkcs11" and not args.pkcs11_module:
+        return None
+    pin = env.environ.get(PIN_ENV, "")
+    missing = [
+        n
+        for n, v in (("--pkcs11-module", args.pkcs11_module), ("--token-label", args.token_label), (f"${PIN_ENV}", pin))
+        if not v
+    ]
+    if missing:
+        raise UsageError(
+            f"PKCS#11 keys need {', '.join(missing)}", f"pass --pkcs11-module and --token-label, set {PIN_ENV}"
+        )
+    return {"module": args.pkcs11_module, "token_label": args.token_label, "pin": pin}
+
+
+def cmd_run(args: argparse.Namespace, env: Environment) -> int:
+    from provisioning.batch import Batch, Settings
+
+    retry = args.command == "retry-failed"
+    if retry and not (args.work_dir / JOURNAL_FILE).is_file():
+        raise UsageError(
+            f"no journal in {args.work_dir}: nothing has been run there, so nothing failed",
+            "use `run` for a new batch, or pass the --work-dir of the batch to retry",
+        )
+    target, fleet = _target(args)
+    secret = passphrase(args, env, required=args.key_store == "file" and not args.dry_run)
+    settings = Settings(
+        fleet=fleet.name,
+        work_dir=args.work_dir,
+        workers=args.workers,
+        rate=args.rate or None,
+        max_attempts=args.max_attempts,
+        breaker_threshold=args.breaker,
+        breaker_seconds=args.breaker_seconds,
+        key_type=args.key_type,
+        key_store=args.key_store,
+        passphrase=secret,
+        plaintext_keys=args.plaintext_keys,
+        pkcs11=_pkcs11(args, env),
+        station=args.station,
+    )
+    if args.dry_run:
+        planned = Batch(target, settings, _NoClaim(), env=env).plan(args.manifest, only_failed=retry)
+        env.out(
+            f"dry run: {planned.total} rows valid, {planned.planned} to provision, {planned.skipped} already done\n"
+        )
+        return ExitStatus.OK
+    manifest.validate(args.manifest, fleet.schema)  # a bad manifest is refused before any credential is read
+    batch = Batch(target, settings, _claim(args, target, fleet, secret), env=env)
+    try:
+        summary = batch.run(args.manifest, only_failed=retry)
+    finally:
+        batch.close()
+    env.out(
+        f"{summary.verified} provisioned and verified, {summary.skipped} skipped (already done), "
+        f"{len(summary.failed)} failed, in {summary.seconds:.1f} s; bundles in {settings.bundle_dir}\n"
+    )
+    for serial, cause in sorted(summary.failed.items()):
+        env.out(f"  failed {serial}: {cause}\n")
+    if summary.fault is not None:
+        env.err(f"stopped: the rest of the batch is left as it was ({summary.not_started} not started)\n")
+        raise summary.fault
+    return ExitStatus.FAILED if summary.failed else ExitStatus.OK
+
+
+class _NoClaim:
+    """Claim credentials for a dry run, which connects to nothing."""
+
+    expires = False
+
+    def credentials(self) -> Credentials:  # pragma: no cover - a dry run never connects
+        raise AssertionError("a dry run connects to nothing")
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Environment], int]] = {
+    "claim-csr": cmd_claim_csr,
+    "validate": cmd_validate,
+    "run": cmd_run,
+    "retry-failed": cmd_run,
+    "doctor": cmd_doctor,
+    "status": cmd_status,
+}
+
+
+def main(argv: Sequence[str], env: Environment) -> int:
+    args = parser(env).parse_args(list(argv))
+    try:
+        return COMMANDS[args.command](args, env)
     except ProvisioningError as exc:
-        sys.stderr.write(f"error: {exc.cause}\n" + (f"  fix: {exc.fix}\n" if exc.fix else ""))
-        return ExitStatus.USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted: the journal has every finished step; run the same command to resume\n")
-        return ExitStatus.INTERRUPTED
+        env.err(f"error: {exc.cause}\n" + (f"  fix: {exc.fix}\n" if exc.fix else ""))
+        return int(exc.exit_status)
+
+
+def run(argv: Sequence[str], env: Environment | None = None) -> int:
+    """In-process entry (tests, scripts): the CLI's contract with an injectable environment."""
+    return contract.main(main, argv, env or Environment(), interrupted=INTERRUPTED)
+
+
+def entry() -> None:
+    """The ``iot-provision`` console script."""
+    contract.entry(main, interrupted=INTERRUPTED)

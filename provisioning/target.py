@@ -1,7 +1,11 @@
-"""Where to provision: read from the deployment outputs file (AWS or the local double alike)."""
+"""Where to provision: read from the deployment outputs file (AWS or the local double alike).
+
+The outputs' names are the stacks' contract (``contracts.outputs``); this module only reads them.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -9,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provisioning.errors import ProvisioningError
+from contracts import outputs as contract
+from provisioning.errors import UsageError
+from provisioning.manifest import Schema
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,10 @@ class Fleet:
     publish_namespaces: tuple[str, ...]
     claim_prefix: str | None
     claim_certificate_id: str | None
+
+    @property
+    def schema(self) -> Schema:
+        return Schema(patterns=self.patterns, serial_parameter=self.serial_parameter, defaults=self.defaults)
 
     def thing_name(self, parameters: Mapping[str, str]) -> str:
         return re.sub(r"\{([^{}]*)\}", lambda m: parameters[m.group(1)], self.thing_name_template)
@@ -42,15 +52,57 @@ class Target:
     region: str | None
     control_plane_url: str | None
     fleets: Mapping[str, Fleet]
+    stack: str = ""
 
     def fleet(self, name: str) -> Fleet:
         if name not in self.fleets:
-            raise ProvisioningError(f"fleet {name!r} is not in the outputs file", f"known: {', '.join(self.fleets)}")
+            raise UsageError(
+                f"fleet {name!r} is not in the outputs file", f"pass --fleet with one of: {', '.join(self.fleets)}"
+            )
         return self.fleets[name]
 
+    def identity(self, fleet: Fleet) -> tuple[str, str]:
+        """(description, fingerprint) of this target for ``fleet``: endpoint, stack and template.
 
-def _pascal(name: str) -> str:
-    return "".join(p.capitalize() for p in name.split("-") if p)
+        The port is left out on purpose: the local double serves a new port each time it starts.
+        """
+        text = f"{self.endpoint} stack {self.stack} template {fleet.template}"
+        return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_json(path: Path, what: str, fix: str) -> Any:
+    """A JSON file as a user gives it: UTF-8 (BOM accepted); every failure is one ``UsageError``."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path} does not exist", fix) from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {path} is a directory, not a file", fix) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}", fix) from None
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what} {path} is not UTF-8 (byte {exc.start})", fix) from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} {path} is not JSON (line {exc.lineno}: {exc.msg})", fix) from None
+
+
+def _fleets(values: Mapping[str, str]) -> dict[str, Fleet]:
+    return {
+        name: Fleet(
+            name=name,
+            template=f.template_name,
+            serial_parameter=f.serial_parameter,
+            thing_name_template=f.thing_name_template,
+            patterns=f.parameter_patterns,
+            defaults=f.parameter_defaults,
+            publish_namespaces=f.publish_namespaces,
+            claim_prefix=f.claim_client_id_prefix,
+            claim_certificate_id=f.claim_certificate_id,
+        )
+        for name, f in contract.read_fleets(values).items()
+    }
 
 
 def load(
@@ -61,53 +113,42 @@ def load(
     port: int | None = None,
     ca_file: Path | None = None,
 ) -> Target:
+    fix = "pass --outputs with the file `cdk deploy --outputs-file` wrote (or the double's outputs.json)"
+    outputs = read_json(outputs_file, "outputs file", fix)
+    if not isinstance(outputs, dict):
+        raise UsageError(f"outputs file {outputs_file} must hold a JSON object of stacks", fix)
     try:
-        outputs: dict[str, Any] = json.loads(outputs_file.read_text())
-    except OSError as exc:
-        raise ProvisioningError(
-            f"cannot read {outputs_file}: {exc.strerror}", "pass --outputs with cdk deploy's file"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ProvisioningError(
-            f"{outputs_file} is not JSON (line {exc.lineno})", "pass cdk deploy's --outputs-file"
-        ) from None
-    stacks = {k: v for k, v in outputs.items() if isinstance(v, dict) and "FleetNames" in v}
-    if stack is not None:
-        stacks = {k: v for k, v in stacks.items() if k == stack}
-    if len(stacks) != 1:
-        raise ProvisioningError(
-            f"expected one fleet provisioning stack in {outputs_file}, found {', '.join(stacks) or 'none'}",
-            "pass --stack NAME",
-        )
-    (values,) = stacks.values()
-    fleets = {}
-    for name in values["FleetNames"].split(","):
-        key = f"Fleet{_pascal(name)}"
-        fleets[name] = Fleet(
-            name=name,
-            template=values[f"{key}TemplateName"],
-            serial_parameter=values[f"{key}SerialParameter"],
-            thing_name_template=values[f"{key}ThingNameTemplate"],
-            patterns=json.loads(values[f"{key}ParameterPatterns"]),
-            defaults=json.loads(values.get(f"{key}ParameterDefaults", "{}")),
-            publish_namespaces=tuple(json.loads(values.get(f"{key}PublishNamespaces", "[]"))),
-            claim_prefix=values.get(f"{key}ClaimClientIdPrefix"),
-            claim_certificate_id=values.get(f"{key}ClaimCertificateId"),
-        )
-    double = outputs.get("IotDouble", {})
+        values = contract.find_stack(outputs, contract.FLEET_NAMES, stack=stack, what="fleet provisioning")
+        fleets = _fleets(values)
+    except contract.OutputsError as exc:
+        raise UsageError(f"{outputs_file}: {exc}", fix) from None
+    (stack_name,) = [
+        k
+        for k, v in outputs.items()
+        if isinstance(v, Mapping) and contract.FLEET_NAMES in v and (stack is None or k == stack)
+    ]
+    double = outputs.get(contract.DOUBLE_SECTION, {})
+    double = double if isinstance(double, dict) else {}
     resolved_endpoint = endpoint or double.get("Endpoint")
     resolved_ca = ca_file or (Path(double["CaFile"]) if "CaFile" in double else None)
     if not resolved_endpoint:
-        raise ProvisioningError(
-            "no MQTT endpoint", "pass --endpoint (aws iot describe-endpoint --endpoint-type iot:Data-ATS)"
+        raise UsageError("no MQTT endpoint", "pass --endpoint (aws iot describe-endpoint --endpoint-type iot:Data-ATS)")
+    if resolved_ca is None:
+        raise UsageError("no root CA file", "pass --ca-file AmazonRootCA1.pem")
+    if not resolved_ca.is_file():
+        raise UsageError(
+            f"root CA file {resolved_ca} not found", "pass --ca-file with the endpoint's root CA (AmazonRootCA1.pem)"
         )
-    if resolved_ca is None or not resolved_ca.exists():
-        raise ProvisioningError(f"root CA file {resolved_ca} not found", "pass --ca-file AmazonRootCA1.pem")
+    try:
+        resolved_port = port or int(double.get("Port", 8883))
+    except ValueError:
+        raise UsageError(f"{outputs_file}: IotDouble.Port is not a number", fix) from None
     return Target(
-        endpoint=resolved_endpoint,
-        port=port or int(double.get("Port", 8883)),
+        endpoint=str(resolved_endpoint),
+        port=resolved_port,
         ca_file=resolved_ca,
         region=double.get("Region"),
         control_plane_url=double.get("ControlPlaneUrl"),
         fleets=fleets,
+        stack=stack_name,
     )

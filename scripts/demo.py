@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,11 @@ def sh(*args: str, env: dict[str, str] | None = None) -> None:
 def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir()
+    # The station's key passphrase: keys (the claim key and every device key) are encrypted at rest.
+    passphrase = WORK / "station-passphrase"
+    passphrase.write_text(secrets.token_urlsafe(32))
+    passphrase.chmod(0o600)
+    ENV["PROVISIONING_KEY_PASSPHRASE_FILE"] = str(passphrase)
     step("1. claim key and CSR, made on the station")
     sh(PY, "-m", "provisioning", "claim-csr", "--key", str(WORK / "claim.key"), "--csr", str(WORK / "claim.csr.pem"))
 
@@ -47,7 +53,7 @@ def main() -> int:
     config["fleets"][0]["provisioning"]["claim_csr_file"] = str(WORK / "claim.csr.pem")
     (WORK / "fleet.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     cdk_out = WORK / "cdk.out"
-    sh(str(ROOT / "node_modules/.bin/cdk"), "synth", "--all", "--quiet", "-c", f"fleet_config={WORK / 'fleet.yaml'}",
+    sh(str(ROOT / "node_modules/.bin/cdk"), "synth", "--quiet", "-c", f"fleet_config={WORK / 'fleet.yaml'}",
        "--output", str(cdk_out))  # fmt: skip
     print("\n".join(f"   {p.name}" for p in sorted(cdk_out.glob("*.template.json"))))
 
@@ -80,35 +86,44 @@ def main() -> int:
         (WORK / "gateways.csv").write_text("SerialNumber\n" + "".join(f"{s}\n" for s in gateways))
 
         step("5a. factory CLI: sensors by claim certificate")
-        base = ["--outputs", str(outputs_file), "--work-dir", str(WORK / "station"), "--workers", "2"]
+        # Each batch has its own work dir: its journal, keys and bundles belong to that manifest.
+        base = ["--outputs", str(outputs_file), "--workers", "2"]
         sh(PY, "-m", "provisioning", "run", str(WORK / "sensors.csv"), "--fleet", "sensors", *base,
+           "--work-dir", str(WORK / "station" / "sensors"),
            "--claim-cert", str(WORK / "claim.pem"), "--claim-key", str(WORK / "claim.key"))  # fmt: skip
         step("5b. factory CLI: gateways as a trusted user (CreateProvisioningClaim with the operator's credentials)")
         sh(PY, "-m", "provisioning", "run", str(WORK / "gateways.csv"), "--fleet", "gateways", *base, "--trusted-user",
+           "--work-dir", str(WORK / "station" / "gateways"),
            env={**ENV, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"})  # fmt: skip
 
         step("6. each device connects with its own certificate, as its thing, and publishes")
         from provisioning import target as target_mod
-        from provisioning.mqtt_flow import verify_device
+        from provisioning.keys import open_private_key, pem_in_memory
+        from provisioning.mqtt_flow import Credentials, verify_device
 
         target = target_mod.load(outputs_file)
-        for bundle in sorted((WORK / "station" / "bundles").glob("*/device.json")):
+        secret = passphrase.read_bytes().strip()
+        for bundle in sorted((WORK / "station").glob("*/bundles/*/device.json")):
             device = json.loads(bundle.read_text())
             fleet_of = target.fleet("sensors" if device["thingName"].startswith("sensor-") else "gateways")
             topic = fleet_of.check_topic(device["thingName"])
-            verify_device(
-                target,
-                thing=device["thingName"],
-                cert_file=bundle.parent / "certificate.pem",
-                key={"store": "file", "path": str(bundle.parent / "private.key")},
-                topic=topic,
+            key = open_private_key(
+                bundle.parent / device["key"]["file"], secret, what="device key"
+            )  # decrypted in memory
+            device_creds = Credentials(
+                certificate_pem=(bundle.parent / "certificate.pem").read_bytes(), key_pem=pem_in_memory(key)
             )
+            verify_device(target, thing=device["thingName"], creds=device_creds, topic=topic)
             print(f"   {device['thingName']:24s} certificate {device['certificateId'][:12]}... published to {topic}")
-        sh(PY, "-m", "provisioning", "status", "--work-dir", str(WORK / "station"))
+        for batch in ("sensors", "gateways"):
+            sh(PY, "-m", "provisioning", "status", "--work-dir", str(WORK / "station" / batch))
     finally:
         step("7. stopping the double")
         sh(PY, "-m", "iot_emulator", "down", "--state", str(state))
-    print(f"\nDone. Everything it made is under {WORK.relative_to(ROOT)}/ (keys 0600; remove it when you like).")
+    print(
+        f"\nDone. Everything it made is under {WORK.relative_to(ROOT)}/ "
+        "(keys encrypted, 0600; the passphrase in station-passphrase; remove it when you like)."
+    )
     return 0
 
 

@@ -21,7 +21,8 @@ def test_demo_script_runs_end_to_end() -> None:
         [sys.executable, "scripts/demo.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400, check=False
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "verified: 6" in result.stdout
+    assert "verified: 4" in result.stdout  # the sensors batch
+    assert "verified: 2" in result.stdout  # the gateways batch
     assert result.stdout.count(" published to ") == 6
     assert "stopped" in result.stdout
     assert "PRIVATE KEY" not in result.stdout + result.stderr

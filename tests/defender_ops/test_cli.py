@@ -15,7 +15,9 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from defender_ops.cli import ExitStatus, run
+from contracts.cli import Environment
+from contracts.exit_status import ExitStatus
+from defender_ops.cli import run
 
 STACK = "acme-dev-device-defender"
 OUTPUTS = {
@@ -51,9 +53,11 @@ def iot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def cli(client: Any, *argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = run(list(argv), client_factory=lambda region: client, out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
+    env = Environment.for_test()
+    code = run(list(argv), client_factory=lambda region: client, env=env)
+    assert isinstance(env.stdout, io.StringIO)
+    assert isinstance(env.stderr, io.StringIO)
+    return code, env.stdout.getvalue(), env.stderr.getvalue()
 
 
 def groups(client: Any, thing: str) -> set[str]:
@@ -72,16 +76,58 @@ def test_quarantine_and_release(iot: Any, outputs: Path) -> None:
     assert groups(iot, "sensor-SN00000001") == {"acme-dev-plant-a-sensors"}
 
 
-def test_unknown_thing_is_a_clear_aws_error(iot: Any, outputs: Path) -> None:
+def test_unknown_thing_is_a_clear_input_error(iot: Any, outputs: Path) -> None:
     code, _, err = cli(iot, "--outputs", str(outputs), "quarantine", "sensor-NOPE")
-    assert code == ExitStatus.AWS_ERROR
+    assert code == ExitStatus.USAGE
     assert "AWS refused DescribeThing: ResourceNotFoundException" in err
 
 
-def test_missing_outputs_file(iot: Any, tmp_path: Path) -> None:
-    code, _, err = cli(iot, "--outputs", str(tmp_path / "none.json"), "quarantine", "x")
+def test_missing_or_odd_outputs_file_is_named_before_any_aws_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+
+    def no_client(region: str | None) -> Any:
+        raise AssertionError("no AWS client before the outputs file is read")
+
+    env = Environment.for_test()
+    code = run(["--outputs", str(tmp_path / "none.json"), "quarantine", "x"], client_factory=no_client, env=env)
     assert code == ExitStatus.USAGE
-    assert "cannot read outputs file" in err
+    assert isinstance(env.stderr, io.StringIO)
+    assert f"outputs file {tmp_path / 'none.json'} does not exist" in env.stderr.getvalue()
+    assert "region" not in env.stderr.getvalue()
+    latin = tmp_path / "latin.json"
+    latin.write_bytes('{"acmé": {}}'.encode("latin-1"))
+    env = Environment.for_test()
+    assert run(["--outputs", str(latin), "release", "x"], client_factory=no_client, env=env) == ExitStatus.USAGE
+    assert isinstance(env.stderr, io.StringIO)
+    assert "is not UTF-8" in env.stderr.getvalue()
+    env = Environment.for_test()
+    assert run(["--outputs", str(tmp_path), "release", "x"], client_factory=no_client, env=env) == ExitStatus.USAGE
+
+
+def test_no_region_is_a_usage_error_not_a_traceback(
+    outputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    env = Environment.for_test()
+    assert run(["--outputs", str(outputs), "quarantine", "x"], env=env) == ExitStatus.USAGE
+    assert isinstance(env.stderr, io.StringIO)
+    assert "no AWS region" in env.stderr.getvalue()
+    assert "fix: pass --region" in env.stderr.getvalue()
+
+
+def test_access_denied_is_unavailable(outputs: Path) -> None:
+    client = _client()
+    with Stubber(client) as stub:
+        stub.add_client_error("describe_thing", "AccessDeniedException", "not allowed", 403)
+        code, _, err = cli(client, "--outputs", str(outputs), "quarantine", "sensor-A")
+    assert code == ExitStatus.UNAVAILABLE
+    assert "AccessDeniedException" in err
 
 
 def _client() -> Any:
@@ -163,6 +209,11 @@ def test_violations_lists_every_page() -> None:
         )
         code, out, _ = cli(client, "violations", "--profile", "acme-dev-sensors-rules")
         stub.assert_no_pending_responses()
-    assert code == ExitStatus.OK
+    assert code == ExitStatus.FAILED  # active violations are findings
     assert "sensor-A\tacme-dev-sensors-rules\tBytesOut" in out
     assert "2 active violation(s)" in out
+    with Stubber(client) as stub:
+        stub.add_response("list_active_violations", {"activeViolations": []}, {})
+        code, out, _ = cli(client, "violations")
+    assert code == ExitStatus.OK
+    assert "0 active violation(s)" in out

@@ -1,8 +1,7 @@
-"""The factory CLI against the local double (real mosquitto, mutual TLS, the project's hook)."""
+"""The factory CLI against the local double (real mosquitto, mutual TLS, the project's hook), as a station runs it."""
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import stat
@@ -10,44 +9,126 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
+from contracts.exit_status import ExitStatus
 from iot_emulator.double import Double
-from provisioning.cli import ExitStatus, run
 from provisioning.journal import Journal
-from provisioning.manifest import ManifestError, validate
+from provisioning.keys import Pkcs11KeyStore
 from tests.iot_emulator.helpers import Identity
+from tests.provisioning.conftest import PASSPHRASE, cli, common, write_manifest
 
-pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (make setup)")
-
-
-def cli(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    code = run(list(args), out=out)
-    return code, out.getvalue()
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (make setup)"),
+]
 
 
-@pytest.fixture
-def outputs(double: Double, tmp_path: Path) -> Path:
-    path = tmp_path / "outputs.json"
-    double.write_outputs(path)
-    return path
+def claim_args(claim: Identity) -> list[str]:
+    return ["--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file)]
 
 
-def write_manifest(path: Path, serials: list[str], extra: str = "") -> Path:
-    lines = ["SerialNumber,MacAddress" + (",key_store" if extra else "")]
-    lines += [f"{s},AA:BB:CC:DD:EE:{i:02X}" + (f",{extra}" if extra else "") for i, s in enumerate(serials)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def no_private_key_in(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            assert b"BEGIN PRIVATE KEY" not in path.read_bytes(), f"unencrypted key material in {path}"
+            assert b"BEGIN RSA PRIVATE KEY" not in path.read_bytes(), f"unencrypted key material in {path}"
 
 
-def common(outputs: Path, work: Path) -> list[str]:
-    return ["--outputs", str(outputs), "--fleet", "sensors", "--work-dir", str(work), "--workers", "2", "--rate", "0"]
+# the acceptance matrix: key store x workers x claim --------------------------------------------------------
+
+STORES = ("file", "encrypted", "pkcs11")
 
 
-def test_claim_batch_with_file_keys_then_resume_skips_finished(
-    double: Double, claim: Identity, outputs: Path, tmp_path: Path
+@pytest.mark.parametrize("how", ["claim", "trusted-user"])
+@pytest.mark.parametrize("workers", [1, 8])
+@pytest.mark.parametrize("store", STORES)
+def test_matrix_every_device_provisioned_and_verified(
+    store: str,
+    workers: int,
+    how: str,
+    double: Double,
+    claim: Identity,
+    outputs: Path,
+    tmp_path: Path,
+    passphrase_env: dict[str, str],
+    private_tmp: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    serials = [f"SN4000000{i}" for i in range(5)]
+    cell = f"{STORES.index(store)}{workers % 8}{0 if how == 'claim' else 1}"
+    serials = [f"SN9{cell}{i:04d}" for i in range(3 if workers == 1 else 9)]
+    for s in serials:
+        double.allow_serial("sensors", s)
+    work = tmp_path / "work"
+    environ = dict(passphrase_env)
+    args = ["run", str(write_manifest(tmp_path / "b.csv", serials)), *common(outputs, work, workers)]
+    if store == "file":
+        args.append("--plaintext-keys")
+    if store == "pkcs11":
+        token = request.getfixturevalue("softhsm")
+        environ["PROVISIONING_PKCS11_PIN"] = token["pin"]
+        args += ["--key-store", "pkcs11", "--pkcs11-module", token["module"], "--token-label", token["token_label"]]
+    if how == "claim":
+        args += claim_args(claim)
+    else:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "operator")  # boto3 reads the process environment
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator")
+        args.append("--trusted-user")
+    result = cli(*args, environ=environ)
+    assert result.status == ExitStatus.OK, result.text
+    assert f"{len(serials)} provisioned and verified" in result.out
+    journal = Journal(work / "journal.sqlite")
+    assert journal.counts() == {"verified": len(serials)}
+    journal.close()
+    for s in serials:
+        bundle = work / "bundles" / f"sensor-{s}"
+        device = json.loads((bundle / "device.json").read_text())
+        assert device["thingName"] == device["clientId"] == f"sensor-{s}"
+        record = double.registry.certificate(device["certificateId"])
+        assert record is not None
+        assert record.status == "ACTIVE"
+        assert double.registry.thing_principals(f"sensor-{s}") == [double.registry.cert_arn(device["certificateId"])]
+        cert = x509.load_pem_x509_certificate((bundle / "certificate.pem").read_bytes())
+        assert not (bundle / "private.key").exists(), "each key is kept once, in its store"
+        if store == "pkcs11":
+            assert device["key"] == {"pkcs11TokenLabel": "factory", "pkcs11KeyLabel": s}
+            keys = Pkcs11KeyStore(module=token["module"], token_label="factory", pin=token["pin"])
+            try:
+                assert keys.is_extractable(s) is False
+                assert keys.public_key(s) == cert.public_key()
+            finally:
+                keys.close()
+            continue
+        key_file = (bundle / device["key"]["file"]).resolve()
+        assert key_file == (work / "keys" / f"{s}.key").resolve()
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert device["key"]["encrypted"] is (store == "encrypted")
+        password = PASSPHRASE.encode() if store == "encrypted" else None
+        if store == "encrypted":
+            assert key_file.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=password)
+        assert key.public_key() == cert.public_key()
+    if store != "file":
+        no_private_key_in(work)
+    assert list(private_tmp.iterdir()) == [], "nothing left in the temporary directory"
+
+
+def test_encrypted_claim_key_and_resume_skips_finished(
+    double: Double, claim: Identity, outputs: Path, tmp_path: Path, passphrase_env: dict[str, str]
+) -> None:
+    """The claim key itself encrypted with the station passphrase; a second run changes nothing."""
+    assert claim.key is not None
+    sealed = tmp_path / "claim.key"
+    sealed.write_bytes(
+        claim.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+        )
+    )
+    sealed.chmod(0o600)
+    serials = [f"SN4000000{i}" for i in range(3)]
     for s in serials:
         double.allow_serial("sensors", s)
     manifest = write_manifest(tmp_path / "batch.csv", serials)
@@ -59,135 +140,42 @@ def test_claim_batch_with_file_keys_then_resume_skips_finished(
         "--claim-cert",
         str(claim.cert_file),
         "--claim-key",
-        str(claim.key_file),
+        str(sealed),
     ]
-    code, text = cli(*args)
-    assert code == ExitStatus.OK, text
-    assert "5 provisioned and verified" in text
-    for s in serials:
-        bundle = work / "bundles" / f"sensor-{s}"
-        device = json.loads((bundle / "device.json").read_text())
-        assert device["thingName"] == device["clientId"] == f"sensor-{s}"
-        assert device["deviceConfiguration"]["telemetryTopic"] == f"dt/sensors/sensor-{s}/telemetry"
-        assert stat.S_IMODE((bundle / "private.key").stat().st_mode) == 0o600
-        cert = x509.load_pem_x509_certificate((bundle / "certificate.pem").read_bytes())
-        record = double.registry.certificate(device["certificateId"])
-        assert record is not None
-        assert record.status == "ACTIVE"
-        assert double.registry.thing_principals(f"sensor-{s}") == [double.registry.cert_arn(device["certificateId"])]
-        assert cert.public_key() is not None
+    result = cli(*args, environ=passphrase_env)
+    assert result.status == ExitStatus.OK, result.text
     journal = Journal(work / "journal.sqlite")
-    assert journal.counts() == {"verified": 5}
     states = [to for _, to, _ in journal.events(serials[0])]
-    assert states == ["key_made", "csr_sent", "cert_received", "registered", "verified"]
     journal.close()
+    assert states == ["key_made", "csr_sent", "cert_received", "registered", "verified"]
     assert "PRIVATE KEY" not in (work / "journal.sqlite").read_bytes().decode(errors="replace")
     manifest_csv = (work / "bundles" / "batch-manifest.csv").read_text()
-    assert manifest_csv.count("verified") == 5
-    # a second run skips every finished device and changes nothing
-    code, text = cli(*args)
-    assert code == ExitStatus.OK
-    assert "0 provisioned and verified, 5 skipped" in text
+    assert manifest_csv.count("verified") == 3
+    result = cli(*args, environ=passphrase_env)
+    assert result.status == ExitStatus.OK
+    assert "0 provisioned and verified, 3 skipped" in result.out
 
 
-def test_pkcs11_keys_never_leave_the_token(
-    double: Double,
-    claim: Identity,
-    outputs: Path,
-    tmp_path: Path,
-    softhsm: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    serials = ["SN41000001", "SN41000002"]
-    for s in serials:
-        double.allow_serial("sensors", s)
-    monkeypatch.setenv("PROVISIONING_PKCS11_PIN", softhsm["pin"])
-    work = tmp_path / "work"
-    code, text = cli(
-        "run", str(write_manifest(tmp_path / "b.csv", serials)), *common(outputs, work),
-        "--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file),
-        "--key-store", "pkcs11", "--pkcs11-module", softhsm["module"], "--token-label", softhsm["token_label"],
-    )  # fmt: skip
-    assert code == ExitStatus.OK, text
-    for s in serials:
-        bundle = work / "bundles" / f"sensor-{s}"
-        assert not (bundle / "private.key").exists()
-        assert json.loads((bundle / "device.json").read_text())["key"] == {
-            "pkcs11TokenLabel": "factory",
-            "pkcs11KeyLabel": s,
-        }
-    assert not list((work / "keys").glob("*.key")) if (work / "keys").exists() else True
-
-
-def test_trusted_user(double: Double, outputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "operator")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator")
-    serials = ["SN42000001", "SN42000002", "SN42000003"]
-    for s in serials:
-        double.allow_serial("sensors", s)
-    code, text = cli(
-        "run", str(write_manifest(tmp_path / "b.csv", serials)), *common(outputs, tmp_path / "w"), "--trusted-user"
-    )
-    assert code == ExitStatus.OK, text
-    assert "3 provisioned and verified" in text
-
-
-def test_bad_manifest_is_refused_before_any_device_is_touched(
-    double: Double, claim: Identity, outputs: Path, tmp_path: Path
-) -> None:
-    manifest = tmp_path / "bad.csv"
-    manifest.write_text(
-        "SerialNumber,MacAddress,Colour\n"
-        "SN43000001,AA:BB:CC:DD:EE:01,red\n"
-        "sn-lower,AA:BB:CC:DD:EE:02,red\n"
-        "SN43000001,AA:BB:CC:DD:EE:03,red\n"
-        "SN43000004,not-a-mac,red\n"
-    )
-    work = tmp_path / "work"
-    code, _ = cli(
-        "run",
-        str(manifest),
-        *common(outputs, work),
-        "--claim-cert",
-        str(claim.cert_file),
-        "--claim-key",
-        str(claim.key_file),
-    )
-    assert code == ExitStatus.USAGE
-    assert not (work / "journal.sqlite").exists() or Journal(work / "journal.sqlite").counts() == {}
-    patterns = {"SerialNumber": "^[A-Z0-9]{8,16}$", "MacAddress": "^([0-9A-F]{2}:){5}[0-9A-F]{2}$"}
-    with pytest.raises(ManifestError) as info:
-        validate(manifest, patterns=patterns, serial_parameter="SerialNumber", defaults={})
-    text = str(info.value)
-    expected = (
-        ":2: unknown column(s) Colour",
-        ":3: SerialNumber 'sn-lower'",
-        ":4: serial SN43000001 repeats line 2",
-        ":5: MacAddress 'not-a-mac'",
-    )
-    for line in expected:
-        assert line in text, text
-
-
-def test_hook_denial_is_marked_failed_with_its_cause_then_retry_failed(
+def test_hook_denial_is_a_device_failure_then_retry_failed(
     double: Double, claim: Identity, outputs: Path, tmp_path: Path
 ) -> None:
     serials = ["SN44000001", "SN44000002"]
     double.allow_serial("sensors", serials[0])  # the second is not on the allowlist yet
     manifest = write_manifest(tmp_path / "b.csv", serials)
     work = tmp_path / "work"
-    base = ["--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file)]
-    code, text = cli("run", str(manifest), *common(outputs, work), *base)
-    assert code == ExitStatus.SOME_FAILED
-    assert "failed SN44000002: the pre-provisioning hook denied the device" in text
-    code, text = cli("status", "--work-dir", str(work))
-    assert "failed: 1" in text
-    assert "verified: 1" in text
+    base = [*common(outputs, work), *claim_args(claim), "--plaintext-keys"]
+    result = cli("run", str(manifest), *base)
+    assert result.status == ExitStatus.FAILED
+    assert "failed SN44000002: the pre-provisioning hook denied the device" in result.out
+    status = cli("status", "--work-dir", str(work))
+    assert status.status == ExitStatus.FAILED
+    assert "failed: 1" in status.out
+    assert "verified: 1" in status.out
     double.allow_serial("sensors", serials[1])
-    code, text = cli("retry-failed", str(manifest), *common(outputs, work), *base)
-    assert code == ExitStatus.OK, text
-    assert "1 provisioned and verified, 1 skipped" in text
-    # the retried device got exactly one ACTIVE certificate
+    result = cli("retry-failed", str(manifest), *base)
+    assert result.status == ExitStatus.OK, result.text
+    assert "1 provisioned and verified, 1 skipped" in result.out
+    assert cli("status", "--work-dir", str(work)).status == ExitStatus.OK
     thing = "sensor-SN44000002"
     active = [
         p for p in double.registry.thing_principals(thing)
@@ -196,32 +184,54 @@ def test_hook_denial_is_marked_failed_with_its_cause_then_retry_failed(
     assert len(active) == 1
 
 
-def test_claim_csr_command(tmp_path: Path) -> None:
-    code, text = cli("claim-csr", "--key", str(tmp_path / "claim.key"), "--csr", str(tmp_path / "claim.csr.pem"))
-    assert code == ExitStatus.OK
-    assert stat.S_IMODE((tmp_path / "claim.key").stat().st_mode) == 0o600
-    csr = x509.load_pem_x509_csr((tmp_path / "claim.csr.pem").read_bytes())
-    assert csr.is_signature_valid
-    assert "PRIVATE" not in text
+def test_bad_manifest_is_refused_before_any_device_is_touched(claim: Identity, outputs: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "bad.csv"
+    manifest.write_text(
+        "SerialNumber,MacAddress\n"
+        "SN43000001,AA:BB:CC:DD:EE:01\n"
+        "sn-lower,AA:BB:CC:DD:EE:02\n"
+        "SN43000001,AA:BB:CC:DD:EE:03\n"
+        "SN43000004,not-a-mac\n"
+    )
+    work = tmp_path / "work"
+    result = cli("run", str(manifest), *common(outputs, work), *claim_args(claim), "--plaintext-keys")
+    assert result.status == ExitStatus.USAGE
+    assert not work.exists()
+    for line in (":3: SerialNumber 'sn-lower'", ":4: serial SN43000001 repeats line 2", ":5: MacAddress 'not-a-mac'"):
+        assert line in result.err, result.err
+
+
+def test_claim_csr_command_encrypts_the_claim_key(tmp_path: Path, passphrase_env: dict[str, str]) -> None:
+    key, csr = tmp_path / "claim.key", tmp_path / "claim.csr.pem"
+    result = cli("claim-csr", "--key", str(key), "--csr", str(csr), environ=passphrase_env)
+    assert result.status == ExitStatus.OK, result.text
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert x509.load_pem_x509_csr(csr.read_bytes()).is_signature_valid
+    assert "PRIVATE" not in result.text
+    again = cli("claim-csr", "--key", str(key), "--csr", str(csr), environ=passphrase_env)
+    assert again.status == ExitStatus.USAGE
+    assert "exists" in again.err
 
 
 def test_doctor_passes_on_a_good_station_and_names_the_fix_on_a_bad_one(
     double: Double, claim: Identity, outputs: Path, tmp_path: Path
 ) -> None:
     base = ["doctor", "--outputs", str(outputs), "--fleet", "sensors"]
-    code, text = cli(*base, "--claim-cert", str(claim.cert_file), "--claim-key", str(claim.key_file))
-    assert code == ExitStatus.OK, text
-    assert "FAIL" not in text
-    assert "RegisterThing answered" in text
+    result = cli(*base, *claim_args(claim))
+    assert result.status == ExitStatus.OK, result.text
+    assert "FAIL" not in result.out
+    assert "RegisterThing answered" in result.out
+    assert "Warning" not in result.err
     loose = tmp_path / "claim.key"
     loose.write_bytes(claim.key_file.read_bytes())
     loose.chmod(0o644)
-    wrong_ca = tmp_path / "other-ca.pem"
     from iot_emulator.ca import CertificateAuthority
 
+    wrong_ca = tmp_path / "other-ca.pem"
     wrong_ca.write_text(CertificateAuthority(tmp_path / "other").pem)
-    code, text = cli(*base, "--ca-file", str(wrong_ca), "--claim-cert", str(claim.cert_file), "--claim-key", str(loose))
-    assert code == ExitStatus.SOME_FAILED
-    assert "FAIL endpoint reachable" in text
-    assert "wrong root CA file?" in text
-    assert f"chmod 600 {loose}" in text
+    result = cli(*base, "--ca-file", str(wrong_ca), "--claim-cert", str(claim.cert_file), "--claim-key", str(loose))
+    assert result.status == ExitStatus.FAILED
+    assert "FAIL endpoint reachable" in result.out
+    assert "does not verify against" in result.out
+    assert f"chmod 600 {loose}" in result.out

@@ -96,8 +96,14 @@ class Resolver:
         self._depth = 0
 
     def value(self, node: Any) -> Any:
+        """``node`` resolved; ``AWS::NoValue`` removes the keys and list items holding it, and a
+        value that is ``AWS::NoValue`` itself reads as None (never the marker)."""
+        found = self._value(node)
+        return None if found is NO_VALUE else found
+
+    def _value(self, node: Any) -> Any:
         if isinstance(node, list):
-            return [v for v in (self.value(item) for item in node) if v is not NO_VALUE]
+            return [v for v in (self._value(item) for item in node) if v is not NO_VALUE]
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
@@ -113,7 +119,7 @@ class Resolver:
                     self._depth -= 1
         out = {}
         for k, v in node.items():
-            resolved = self.value(v)
+            resolved = self._value(v)
             if resolved is not NO_VALUE:
                 out[k] = resolved
         return out
@@ -199,7 +205,7 @@ def _if(resolver: Resolver, arg: Any) -> Any:
     if not (isinstance(arg, list) and len(arg) == 3 and isinstance(arg[0], str)):
         return {"Fn::If": resolver.value(arg)}
     branch = arg[1] if resolver.conditions.get(arg[0], True) else arg[2]
-    return resolver.value(branch)
+    return resolver._value(branch)  # AWS::NoValue in a branch removes what holds the Fn::If
 
 
 def _select(resolver: Resolver, arg: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -60,8 +61,16 @@ def test_readable_values(node: Any, expected: Any) -> None:
 def test_if_picks_the_branch_of_the_assignment() -> None:
     node = {"Fn::If": ["IsDev", "dev", {"Ref": "AWS::NoValue"}]}
     assert readable({"IsDev": True}).value(node) == "dev"
-    assert readable({"IsDev": False}).value(node) is NO_VALUE
+    assert readable({"IsDev": False}).value(node) is None, "a value that is AWS::NoValue reads as None"
     assert readable({"IsDev": False}).value([node, "x"]) == ["x"]
+    assert readable({"IsDev": False}).value({"a": node, "b": 1}) == {"b": 1}
+
+
+def test_no_value_never_escapes_into_a_fallback() -> None:
+    for node in ({"Fn::Select": [0, {"Ref": "AWS::NoValue"}]}, {"Fn::Split": [",", {"Ref": "AWS::NoValue"}]},
+                 {"Fn::Join": ["", {"Ref": "AWS::NoValue"}]}, {"Fn::Base64": {"Ref": "AWS::NoValue"}}):  # fmt: skip
+        assert NO_VALUE not in readable().value(node).values()
+        json.dumps(readable().value(node))
 
 
 def test_concrete_values() -> None:

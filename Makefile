@@ -12,7 +12,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo synth test lint typecheck unit bench clean package-check
+.PHONY: setup demo synth test lint typecheck unit bench fuzz-review clean package-check
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ bench: setup
 	$(PY) bench/bench_double.py
 	$(PY) bench/bench_factory.py all
 	$(PY) bench/bench_review.py
+
+# 10,000 generated templates through the policy review: no crash, no hang (count and time printed).
+fuzz-review: setup
+	$(PY) bench/fuzz_review.py 10000
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .system-deps

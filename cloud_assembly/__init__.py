@@ -26,12 +26,14 @@ from cloud_assembly.model import (
     PolicyPrincipalAttachment,
     PolicyRole,
     ProvisioningTemplate,
+    ResourcePolicy,
     RoleAlias,
     Stack,
     Table,
     TemplatePolicy,
     ThingGroup,
     ThingType,
+    Variant,
 )
 from cloud_assembly.reader import load
 from cloud_assembly.resolve import READABLE, Concrete, Readable
@@ -53,11 +55,13 @@ __all__ = [
     "PolicyRole",
     "ProvisioningTemplate",
     "Readable",
+    "ResourcePolicy",
     "RoleAlias",
     "Stack",
     "Table",
     "TemplatePolicy",
     "ThingGroup",
     "ThingType",
+    "Variant",
     "load",
 ]

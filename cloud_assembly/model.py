@@ -62,30 +62,62 @@ class PolicyRole(StrEnum):
 @dataclass(frozen=True)
 class IotPolicy(Located):
     name: str
+    #: The document; empty when it could not be read (``problems`` says why).
     document: dict[str, Any]
     role: PolicyRole = PolicyRole.OTHER
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class InlinePolicy:
     name: str
     document: dict[str, Any]
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class IamRole(Located):
+    """``AWS::IAM::Role`` (``kind`` "role"), or ``AWS::IAM::User``/``Group`` (no trust policy)."""
+
     trust: dict[str, Any]
     inline: tuple[InlinePolicy, ...]
+    #: Managed policy ARNs as resolved text (a Ref to a managed policy of this stack reads ``${Logical}``).
     managed_policy_arns: tuple[str, ...]
+    kind: str = "role"
+    #: ``RoleName``/``UserName``/``GroupName`` when the template sets one, else the logical ID.
+    name: str = ""
+    #: Logical IDs of this stack's ``AWS::IAM::ManagedPolicy`` resources named in ``ManagedPolicyArns``.
+    managed_policy_refs: tuple[str, ...] = ()
+    trust_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class IamPolicy(Located):
-    """``AWS::IAM::Policy`` or ``AWS::IAM::ManagedPolicy``; ``roles`` are logical IDs of this stack."""
+    """``AWS::IAM::Policy``, ``ManagedPolicy``, ``RolePolicy``, ``UserPolicy`` or ``GroupPolicy``.
+
+    ``roles``/``users``/``groups`` are logical IDs of this stack (named by ``Ref``); ``*_names``
+    hold names given as text, matched against the identities' own names.
+    """
 
     name: str
     document: dict[str, Any]
     roles: tuple[str, ...]
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    role_names: tuple[str, ...] = ()
+    managed: bool = False
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourcePolicy(Located):
+    """A resource-based policy: a KMS key policy, an SNS topic, SQS queue, S3 bucket or secret policy."""
+
+    service: str
+    document: dict[str, Any]
+    #: The resources it governs, as resolved text.
+    targets: tuple[str, ...]
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,9 +132,13 @@ class RoleAlias(Located):
 @dataclass(frozen=True)
 class LambdaPermission(Located):
     function: str
+    #: The principal as resolved text (``iot.${AWS::URLSuffix}`` when written with an intrinsic).
     principal: str
     source_arn: Any
     source_account: Any
+    action: str = "lambda:InvokeFunction"
+    principal_org_id: Any = None
+    function_url_auth_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +172,8 @@ class ProvisioningTemplate(Located):
     #: Logical ID of the pre-provisioning hook's Lambda function when it is in the same stack.
     hook_function: str | None
     policies: tuple[TemplatePolicy, ...]
+    #: Logical ID of the provisioning role when it is a role of the same stack.
+    role_logical_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +211,7 @@ Record = (
     IotPolicy
     | IamRole
     | IamPolicy
+    | ResourcePolicy
     | RoleAlias
     | LambdaPermission
     | LambdaFunction
@@ -196,16 +235,35 @@ class Asset:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """The stack's records under one assignment of its conditions (``Fn::If`` and ``Condition``)."""
+
+    #: ``IsProd=true, UseKms=false``; empty for a template without conditions.
+    label: str
+    conditions: Mapping[str, bool]
+    records: tuple[Record, ...]
+
+    def of(self, kind: type[R]) -> list[R]:
+        return [r for r in self.records if isinstance(r, kind)]
+
+
+@dataclass(frozen=True)
 class Stack:
     name: str
     template_file: Path
     template: dict[str, Any]
+    #: The records of the first variant (the only one for a template without conditions; in concrete
+    #: mode, the one the parameters' defaults give).
     records: tuple[Record, ...]
     #: Output key -> value, resolved.
     outputs: Mapping[str, Any]
     #: Logical ID -> construct path, from the manifest's metadata and ``additionalMetadataFile``.
     paths: Mapping[str, str]
     assets: Mapping[str, Asset] = field(default_factory=dict)
+    #: Every variant read (readable mode reads every assignment of the conditions the template uses).
+    variants: tuple[Variant, ...] = ()
+    #: More assignments existed than were read (``cloud_assembly.conditions.MAX_ASSIGNMENTS``).
+    variants_truncated: bool = False
 
     def of(self, kind: type[R]) -> list[R]:
         return [r for r in self.records if isinstance(r, kind)]

@@ -13,8 +13,20 @@ from typing import Any
 
 #: Properties that hold a resource's own name, checked in this order.
 NAME_PROPERTIES = (
-    "PolicyName", "TemplateName", "ThingGroupName", "ThingTypeName", "TableName", "FunctionName", "ActionName",
-)  # fmt: skip
+    "PolicyName",
+    "TemplateName",
+    "ThingGroupName",
+    "ThingTypeName",
+    "TableName",
+    "FunctionName",
+    "RoleName",
+    "RoleAlias",
+    "ManagedPolicyName",
+    "UserName",
+    "GroupName",
+    "TopicName",
+    "ActionName",
+)
 #: Name length limits of generated names (64 unless listed).
 _NAME_LIMITS = {"AWS::DynamoDB::Table": 255}
 _DEFAULT_LIMIT = 64
@@ -50,9 +62,13 @@ def arn(stack: str, logical_id: str, resource: Any, *, account: str, region: str
     kind = resource.get("Type", "") if isinstance(resource, dict) else ""
     fmt = ARN_FORMATS.get(kind, _STAND_IN_ARN)
     return fmt.format(
-        partition=partition, region=region, account=account, name=name(stack, logical_id, resource),
-        stack=stack, logical=logical_id,
-    )  # fmt: skip
+        partition=partition,
+        region=region,
+        account=account,
+        name=name(stack, logical_id, resource),
+        stack=stack,
+        logical=logical_id,
+    )
 
 
 def deploy_placeholder(stack: str, logical_id: str) -> str:

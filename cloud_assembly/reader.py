@@ -6,50 +6,90 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from cloud_assembly import manifest, roles
+from cloud_assembly import conditions, manifest, roles
 from cloud_assembly.errors import AssemblyError
-from cloud_assembly.model import Assembly, IotPolicy, Location, ProvisioningTemplate, Record, Stack
+from cloud_assembly.model import Assembly, IotPolicy, Location, ProvisioningTemplate, Record, Stack, Variant
 from cloud_assembly.parsers import RawResource, StackContext, parse
-from cloud_assembly.resolve import READABLE, Mode
+from cloud_assembly.resolve import READABLE, Concrete, Mode
 
 CDK_PATH_METADATA = "aws:cdk:path"
 
 
-def _records(files: manifest.StackFiles, template: dict[str, Any], ctx: StackContext) -> list[Record]:
+def _raw_resources(files: manifest.StackFiles, template: dict[str, Any]) -> list[tuple[RawResource, Any]]:
+    """Every resource as a RawResource with its ``Condition`` attribute; malformed ones raise."""
     paths = manifest.logical_paths(files.metadata)  # when the template carries no aws:cdk:path
-    out: list[Record] = []
+    out = []
     for logical, resource in template.get("Resources", {}).items():
         if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
             raise AssemblyError(f"{files.template_file}: resource {logical} has no Type")
         metadata = resource.get("Metadata") or {}
+        if not isinstance(metadata, dict):
+            metadata = {}
         path = str(metadata.get(CDK_PATH_METADATA) or paths.get(logical, logical)).lstrip("/")
         properties = resource.get("Properties") or {}
         if not isinstance(properties, dict):
             raise AssemblyError(f"{files.template_file}: resource {logical}: Properties must be an object")
-        raw = RawResource(Location(files.name, logical, path, resource["Type"]), properties, metadata)
-        if (record := parse(raw, ctx)) is not None:
-            out.append(record)
+        raw = RawResource(Location(files.name, str(logical), path, resource["Type"]), properties, metadata)
+        out.append((raw, resource.get("Condition")))
     return out
+
+
+def _variant(
+    files: manifest.StackFiles, template: dict[str, Any], mode: Mode, assignment: dict[str, bool], assets: Any
+) -> tuple[Variant, dict[str, Any]]:
+    resources = template.get("Resources", {})
+    resolver = mode.resolver(
+        files.name,
+        resources,
+        parameters=template.get("Parameters"),
+        mappings=template.get("Mappings"),
+        conditions=assignment,
+    )
+    ctx = StackContext(files.template_file, resolver, assets, strict=mode.strict)
+    records: list[Record] = []
+    for raw, condition in _raw_resources(files, template):
+        if isinstance(condition, str) and not assignment.get(condition, True):
+            continue  # the resource does not exist in this variant
+        if (record := parse(raw, ctx)) is not None:
+            records.append(record)
+    outputs = {
+        key: resolver.value(output.get("Value"))
+        for key, output in (template.get("Outputs") or {}).items()
+        if isinstance(output, dict) and assignment.get(str(output.get("Condition")), True)
+    }
+    return Variant(conditions.label(assignment), assignment, tuple(records)), outputs
 
 
 def _stack(files: manifest.StackFiles, mode: Mode) -> Stack:
     template = manifest.read_template(files.template_file)
-    resolver = mode.resolver(files.name, template.get("Resources", {}))
     assets = manifest.assets_of(files.asset_manifests)
-    records = _records(files, template, StackContext(files.template_file, resolver, assets))
-    outputs = {
-        key: resolver.value(output.get("Value"))
-        for key, output in (template.get("Outputs") or {}).items()
-        if isinstance(output, dict)
-    }
+    if isinstance(mode, Concrete):
+        assignments, truncated = [conditions.default_assignment(template)], False
+    else:
+        assignments, truncated = conditions.assignments(template)
+    variants = []
+    outputs: dict[str, Any] = {}
+    for i, assignment in enumerate(assignments):
+        variant, variant_outputs = _variant(files, template, mode, assignment, assets)
+        variants.append(variant)
+        if i == 0:
+            outputs = variant_outputs
     return Stack(
         files.name,
         files.template_file,
         template,
-        tuple(records),
+        variants[0].records,
         outputs,
         manifest.logical_paths(files.metadata),
         assets,
+        tuple(variants),
+        truncated,
+    )
+
+
+def _with_roles(records: tuple[Record, ...], names: set[str]) -> tuple[Record, ...]:
+    return tuple(
+        dataclasses.replace(r, role=roles.role_of(r, names)) if isinstance(r, IotPolicy) else r for r in records
     )
 
 
@@ -60,15 +100,13 @@ def load(target: Path, mode: Mode = READABLE) -> Assembly:
     Raises AssemblyError naming the file when ``target`` is not a readable cloud assembly.
     """
     stacks = [_stack(files, mode) for files in manifest.stacks_of(target)]
-    templates = [t for s in stacks for t in s.of(ProvisioningTemplate)]
+    templates = [t for s in stacks for v in s.variants for t in v.of(ProvisioningTemplate)]
     names = roles.device_policy_names(templates)
     stacks = [
         dataclasses.replace(
             s,
-            records=tuple(
-                dataclasses.replace(r, role=roles.role_of(r, names)) if isinstance(r, IotPolicy) else r
-                for r in s.records
-            ),
+            records=_with_roles(s.records, names),
+            variants=tuple(dataclasses.replace(v, records=_with_roles(v.records, names)) for v in s.variants),
         )
         for s in stacks
     ]

@@ -1,8 +1,9 @@
 """``iot-policy-review CDK_OUT_OR_TEMPLATE [...]`` (or ``python -m policy_review``): review, report, gate, ask.
 
-Exit statuses (docs/cli.md): 0 no finding at or above ``--fail-on`` (``--can``: a device policy
-allows it); 1 findings at or above it (``--can``: no device policy allows it); 2 a target that is not a cdk.out
-or a template, unreadable suppressions or report paths; 130 interrupted.
+Exit statuses (docs/cli.md): 0 no finding at or above ``--fail-on`` (``--can``: a holder of IoT
+policies allows it); 1 findings at or above it (``--can``: none allows it); 2 a target that is not a cdk.out
+or a template, unreadable suppressions or report paths, a ``--can`` question that cannot be asked
+(unknown action, malformed resource: ``policy_review.query``); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,28 +15,9 @@ from pathlib import Path
 from contracts import cli as contract
 from contracts.cli import CommandError, Environment
 from contracts.exit_status import ExitStatus
-from iot_semantics.policy_eval import Context, evaluate
 from policy_review.model import Inventory, Severity
-from policy_review.rules.base import arn_prefix, resources_of, statements
 
 PROG = "iot-policy-review"
-
-
-def can(inv: Inventory, thing: str, action: str, resource: str) -> list[tuple[str, str]]:
-    """What each device policy decides for ``thing`` (client ID = thing name, certificate attached).
-
-    ``resource`` is a full ARN or its last part (``topic/dt/x``): the policy's own ARN prefix is used.
-    """
-    answers = []
-    context = Context(client_id=thing, thing_name=thing, is_attached=True)
-    for policy in inv.policies:
-        if policy.kind != "iot" or policy.role != "device":
-            continue
-        prefix = next((p for s in statements(policy) for r in resources_of(s) if (p := arn_prefix(r))), None)
-        full = resource if resource.startswith("arn:") or prefix is None else f"{prefix}:{resource}"
-        decision = evaluate([policy.document], action, full, context)
-        answers.append((policy.name, decision.effect.value))
-    return answers
 
 
 def parser(env: Environment) -> contract.ArgumentParser:
@@ -50,7 +32,13 @@ def parser(env: Environment) -> contract.ArgumentParser:
         "--fail-on", choices=[s.name.lower() for s in Severity], default="high", help="lowest severity that fails"
     )
     p.add_argument("--baseline", type=Path, help="another cdk.out: list permissions added, removed, changed")
-    p.add_argument("--can", nargs=3, metavar=("THING", "ACTION", "RESOURCE"), help="answer one question, then stop")
+    p.add_argument(
+        "--can",
+        nargs=3,
+        metavar=("THING", "ACTION", "RESOURCE"),
+        help="answer one question, then stop (exit 0 allow, 1 deny, 2 an unknown action or malformed resource)",
+    )
+    p.add_argument("--policy", help="with --can: ask only the holder of this policy (name or logical ID)")
     return p
 
 
@@ -92,13 +80,14 @@ def _report(args: argparse.Namespace, inv: Inventory, env: Environment) -> int:
     from policy_review.engine import review
 
     findings = review(inv)
-    suppressed: list[suppressions.Suppressed] = []
-    if args.suppressions:
-        try:
-            findings, suppressed = suppressions.apply(findings, suppressions.load(args.suppressions))
-        except suppressions.SuppressionError as exc:
-            raise CommandError(str(exc)) from None
-    text = reports.markdown(inv, findings, suppressed)
+    try:
+        acknowledged = suppressions.in_source(inv.metadata)
+        if args.suppressions:
+            acknowledged += suppressions.load(args.suppressions)
+        findings, suppressed, unmatched = suppressions.apply(findings, acknowledged)
+    except suppressions.SuppressionError as exc:
+        raise CommandError(str(exc)) from None
+    text = reports.markdown(inv, findings, suppressed, unmatched)
     if args.baseline:
         lines = list(diff.changes(load(args.baseline), inv))
         text += (
@@ -109,9 +98,9 @@ def _report(args: argparse.Namespace, inv: Inventory, env: Environment) -> int:
     env.out(text)
     outputs: dict[str, Callable[[], str]] = {
         "markdown": lambda: text,
-        "json": lambda: reports.as_json(findings, suppressed),
-        "html": lambda: reports.html_page(inv, findings, suppressed),
-        "sarif": lambda: reports.sarif(findings),
+        "json": lambda: reports.as_json(findings, suppressed, unmatched),
+        "html": lambda: reports.html_page(inv, findings, suppressed, unmatched),
+        "sarif": lambda: reports.sarif(findings, suppressed, unmatched),
     }
     for name, render in outputs.items():
         if (path := getattr(args, name)) is not None:
@@ -124,17 +113,15 @@ def command(argv: Sequence[str], env: Environment) -> int:
     args = parser(env).parse_args(list(argv))
     inv = Inventory()
     for target in args.targets:
-        loaded = load(target)
-        inv.policies += loaded.policies
-        inv.templates += loaded.templates
-        inv.permissions += loaded.permissions
+        inv.extend(load(target))
     if args.can:
-        answers = can(inv, *args.can)
-        for name, effect in answers:
-            env.out(f"{name}: {effect}\n")
-        if not answers:
-            env.err("no device policy in the targets\n")
-        return ExitStatus.OK if any(effect == "Allow" for _, effect in answers) else ExitStatus.FAILED
+        from policy_review import query
+
+        try:
+            allowed = query.ask(inv, *args.can, policy=args.policy, out=lambda line: env.out(line + "\n"))
+        except query.QueryError as exc:
+            raise CommandError(str(exc)) from None
+        return ExitStatus.OK if allowed == 0 else ExitStatus.FAILED
     return _report(args, inv, env)
 
 

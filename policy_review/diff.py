@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+from iot_semantics.arns import resource_part
 from policy_review.model import Inventory, Policy
-from policy_review.rules.base import actions_of, resource_part, resources_of, statements
 
 Grant = tuple[str, str, str, str]  # effect, action, resource, condition
 
 
 def _grants(policy: Policy) -> set[Grant]:
     out: set[Grant] = set()
-    for s in statements(policy):
-        condition = str(s.get("Condition", "")) if s.get("Condition") else ""
-        effect = str(s.get("Effect"))
-        for action in actions_of(s) or [f"NOT {a}" for a in s.get("NotAction", [])]:
-            for resource in resources_of(s) or [f"NOT {r}" for r in s.get("NotResource", [])]:
-                out.add((effect, action, resource_part(resource), condition))
+    for s in policy.compiled.statements:
+        condition = json.dumps(s.source.get("Condition"), sort_keys=True) if s.conditions else ""
+        effect = s.effect.value if s.effect else str(s.source.get("Effect"))
+        for action in s.actions:
+            for resource in s.resources:
+                out.add(
+                    (
+                        effect,
+                        f"NOT {action}" if s.not_action else action,
+                        f"NOT {resource_part(resource)}" if s.not_resource else resource_part(resource),
+                        condition,
+                    )
+                )
     return out
 
 
-def _key(policy: Policy) -> tuple[str, str, str]:
-    return (policy.stack, policy.kind, policy.name)
+def _key(policy: Policy) -> tuple[str, str, str, str]:
+    return (policy.stack, policy.kind, policy.name, policy.variant)
 
 
 def changes(baseline: Inventory, current: Inventory) -> Iterator[str]:

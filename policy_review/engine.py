@@ -1,42 +1,55 @@
-"""Run every rule and the simulations over an inventory; one list of findings."""
+"""Run the simulation and every rule over an inventory; one list of findings, each once.
+
+A finding is keyed by rule, stack, resource and finding ID: the same fact found for several holders
+or in several condition variants is one finding, listing the variants it holds in when it does not
+hold in all of them.
+"""
 
 from __future__ import annotations
 
-from policy_review.model import Finding, Inventory, Severity
+import dataclasses
+
+from policy_review.model import Finding, Inventory
 from policy_review.rules import RULES
-from policy_review.simulate import claim_can_only_provision, cross_device
+from policy_review.rules.base import Review
+from policy_review.simulate import simulate
+
+
+def _variants_of(inv: Inventory) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for p in inv.policies:
+        out.setdefault(p.stack, set()).add(p.variant)
+    return out
 
 
 def review(inv: Inventory) -> list[Finding]:
-    findings: list[Finding] = []
+    context = Review(inv, simulate(inv))
+    found: dict[tuple[str, str, str, str], tuple[Finding, set[str]]] = {}
     for rule in RULES:
-        for subject, message in rule.check(inv):
-            findings.append(
-                Finding(rule.id, rule.severity, subject.logical_id, subject.path, message, rule.fix, subject.stack)
+        for f in rule.check(context):
+            subject = f.subject
+            finding = Finding(
+                rule.id,
+                rule.severity,
+                subject.logical_id,
+                subject.path,
+                f.message,
+                rule.fix,
+                subject.stack,
+                f.finding_id,
+                f.witness,
+                getattr(subject, "name", ""),
             )
-    for w in cross_device(inv):
-        findings.append(
-            Finding(
-                "IOT-CROSS-DEVICE",
-                Severity.CRITICAL,
-                w.policy.logical_id,
-                w.policy.path,
-                f"policy {w.policy.name}: device {w.me} may {w.action} {w.resource} of device {w.other}",
-                "Confine every resource to the device's own thing-name level.",
-                w.policy.stack,
-            )
-        )
-    for w in claim_can_only_provision(inv):
-        findings.append(
-            Finding(
-                "IOT-CLAIM-BEYOND-PROVISIONING",
-                Severity.HIGH,
-                w.policy.logical_id,
-                w.policy.path,
-                f"claim policy {w.policy.name} allows {w.action} {w.resource}",
-                "Grant exactly CreateCertificateFromCsr and this template's RegisterThing topics.",
-                w.policy.stack,
-            )
-        )
-    findings.sort(key=lambda f: (-f.severity, f.rule, f.resource, f.message))
+            variant = getattr(subject, "variant", "")
+            if finding.key in found:
+                found[finding.key][1].add(variant)
+            else:
+                found[finding.key] = (finding, {variant})
+    all_variants = _variants_of(inv)
+    findings = []
+    for finding, variants in found.values():
+        if variants != all_variants.get(finding.stack, {""}) and variants - {""}:
+            finding = dataclasses.replace(finding, variants=tuple(sorted(variants)))
+        findings.append(finding)
+    findings.sort(key=lambda f: (-f.severity, f.rule, f.stack, f.resource, f.finding_id, f.message))
     return findings

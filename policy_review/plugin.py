@@ -15,7 +15,7 @@ from pathlib import Path
 import aws_cdk as cdk
 import jsii
 
-from policy_review import inventory
+from policy_review import inventory, suppressions
 from policy_review.engine import review
 from policy_review.model import Finding, Inventory, Severity
 from policy_review.rules import RULES
@@ -36,7 +36,7 @@ class PolicyReviewPlugin:
 
     @property
     def rule_ids(self) -> list[str]:
-        return [r.id for r in RULES] + ["IOT-CROSS-DEVICE", "IOT-CLAIM-BEYOND-PROVISIONING"]
+        return [r.id for r in RULES]
 
     def validate(self, context: cdk.IPolicyValidationContext) -> cdk.PolicyValidationPluginReport:
         inv = Inventory()
@@ -44,7 +44,8 @@ class PolicyReviewPlugin:
         for path in context.template_paths:
             loaded = inventory.load(Path(path))
             inv.policies += loaded.policies
-            findings += [(path, f) for f in review(loaded)]
+            kept, _, _ = suppressions.apply(review(loaded), suppressions.in_source(loaded.metadata))
+            findings += [(path, f) for f in kept]
         blocking = [(p, f) for p, f in findings if f.severity >= self._fail_on]
         grouped: dict[tuple[str, str, str, str], list[cdk.PolicyViolatingResource]] = defaultdict(list)
         for path, f in blocking:

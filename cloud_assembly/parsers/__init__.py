@@ -7,7 +7,7 @@ resolved by the stack's resolver. Types without a parser are not read.
 from __future__ import annotations
 
 from cloud_assembly.model import Record
-from cloud_assembly.parsers import dynamodb, iam, iot, lambda_
+from cloud_assembly.parsers import dynamodb, iam, iot, lambda_, resource_policies
 from cloud_assembly.parsers.base import Parser, RawResource, StackContext
 
 PARSERS: dict[str, Parser] = {
@@ -18,12 +18,18 @@ PARSERS: dict[str, Parser] = {
     "AWS::IoT::ThingGroup": iot.thing_group,
     "AWS::IoT::Certificate": iot.certificate,
     "AWS::IoT::PolicyPrincipalAttachment": iot.policy_principal_attachment,
-    "AWS::IAM::Role": iam.role,
+    "AWS::IAM::Role": iam.identity,
+    "AWS::IAM::User": iam.identity,
+    "AWS::IAM::Group": iam.identity,
     "AWS::IAM::Policy": iam.policy,
     "AWS::IAM::ManagedPolicy": iam.policy,
+    "AWS::IAM::RolePolicy": iam.policy,
+    "AWS::IAM::UserPolicy": iam.policy,
+    "AWS::IAM::GroupPolicy": iam.policy,
     "AWS::Lambda::Function": lambda_.function,
     "AWS::Lambda::Permission": lambda_.permission,
     "AWS::DynamoDB::Table": dynamodb.table,
+    **dict.fromkeys(resource_policies.SHAPES, resource_policies.resource_policy),
 }
 
 

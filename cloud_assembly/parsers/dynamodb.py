@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cloud_assembly.model import Table
 from cloud_assembly.parsers.base import RawResource, StackContext
+
+
+def _objects(value: Any) -> list[dict[str, str]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def table(raw: RawResource, ctx: StackContext) -> Table:
@@ -11,6 +17,6 @@ def table(raw: RawResource, ctx: StackContext) -> Table:
     return Table(
         raw.at,
         ctx.resolver.name(raw.at.logical_id, "TableName"),
-        list(props.get("KeySchema") or []),
-        list(props.get("AttributeDefinitions") or []),
+        _objects(props.get("KeySchema")),
+        _objects(props.get("AttributeDefinitions")),
     )

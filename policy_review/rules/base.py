@@ -1,23 +1,30 @@
-"""Rule shape: a pure function of the inventory yielding (subject, message) pairs."""
+"""Rule shape: an explanation of evaluated facts, or a check of one document, yielding findings.
+
+A rule never reads how a policy is spelled to decide: reach rules explain the simulation's facts
+(``policy_review.simulate``), IAM rules ask the evaluator about probe requests (``probe``), and
+document rules judge what AWS does with a document (its size, its variables, whether it can be read).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from iot_semantics import policy_eval
 from iot_semantics.arns import arn_prefix, resource_part, split_arn
 from iot_semantics.policy_eval import action_matches, as_list
 from iot_semantics.variables import THING_NAME_VAR
-from policy_review.model import Inventory, LambdaPermission, Policy, RoleAlias, Severity, Template
+from policy_review.model import Identity, Inventory, LambdaPermission, Policy, RoleAlias, Severity, Template
+from policy_review.simulate import Fact
 
-Subject = Policy | Template | LambdaPermission | RoleAlias
-Check = Callable[[Inventory], Iterator[tuple[Subject, str]]]
+Subject = Policy | Template | LambdaPermission | RoleAlias | Identity
 
 __all__ = [
     "THING_NAME_VAR",
     "Check",
+    "Found",
+    "Review",
     "Rule",
     "Subject",
     "actions_of",
@@ -29,6 +36,31 @@ __all__ = [
     "split_arn",
     "statements",
 ]
+
+
+@dataclass(frozen=True)
+class Found:
+    """One finding before the rule's metadata is attached."""
+
+    subject: Subject
+    message: str
+    #: Granular ID for suppressions (``RULE[finding_id]``): what was granted, not how the run went.
+    finding_id: str = ""
+    witness: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Review:
+    """What every check reads: the inventory and the simulation's facts."""
+
+    inv: Inventory
+    facts: list[Fact] = field(default_factory=list)
+
+    def of(self, *kinds: str) -> list[Fact]:
+        return [f for f in self.facts if f.kind in kinds]
+
+
+Check = Callable[[Review], Iterator[Found]]
 
 
 @dataclass(frozen=True)
@@ -49,7 +81,6 @@ def statements(policy: Policy) -> list[dict[str, Any]]:
 
 actions_of = policy_eval.actions
 resources_of = policy_eval.resources
-
 
 #: Action wildcards match as the evaluator matches them (one home for IoT semantics).
 matches_action = action_matches

@@ -16,11 +16,23 @@ POLICY_DOC = {
         {
             "Effect": "Allow",
             "Action": "iot:Connect",
-            "Resource": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iot:", {"Ref": "AWS::Region"}, ":",
-                                           {"Ref": "AWS::AccountId"}, ":client/x"]]},
+            "Resource": {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":iot:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":client/x",
+                    ],
+                ]
+            },
         }
     ]
-}  # fmt: skip
+}
 
 
 ARN_SUB = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}"
@@ -49,14 +61,21 @@ def template() -> dict[str, Any]:
                 "Type": "AWS::IoT::Policy",
                 "Properties": {
                     "PolicyName": "sub",
-                    "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "iot:Connect",
-                                                      "Resource": {"Fn::Sub": f"{ARN_SUB}:client/${{!Literal}}"}}]},
+                    "PolicyDocument": {
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": "iot:Connect",
+                                "Resource": {"Fn::Sub": f"{ARN_SUB}:client/${{!Literal}}"},
+                            }
+                        ]
+                    },
                 },
             },
             "Cdk": {"Type": "AWS::CDK::Metadata", "Properties": {}},
         },
         "Outputs": {"TableName": {"Value": {"Ref": "Table"}}, "RoleArn": {"Value": {"Fn::GetAtt": "Role.Arn"}}},
-    }  # fmt: skip
+    }
 
 
 def write_assembly(root: Path, *, extra_metadata_file: bool = True, bom: bool = False) -> Path:
@@ -162,13 +181,21 @@ def write(directory: Path, template: Any) -> Path:
         ),
         (lambda d: write(d, "text"), "is not a CloudFormation template"),
     ],
-    ids=["missing", "no-manifest", "manifest-not-json", "manifest-not-utf8", "manifest-not-object", "no-type",
-         "policy-not-json", "template-not-object"],
-)  # fmt: skip
+    ids=[
+        "missing",
+        "no-manifest",
+        "manifest-not-json",
+        "manifest-not-utf8",
+        "manifest-not-object",
+        "no-type",
+        "policy-not-json",
+        "template-not-object",
+    ],
+)
 def test_bad_input_is_one_clear_error_naming_the_file(tmp_path: Path, setup: Any, expected: str) -> None:
     target = setup(tmp_path)
     with pytest.raises(ca.AssemblyError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        ca.load(target)
+        ca.load(target, ca.Concrete(account="111122223333", region="eu-west-1"))  # the double's strict reading
 
 
 def test_every_parsed_type_has_one_parser() -> None:

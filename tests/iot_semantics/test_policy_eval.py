@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from iot_semantics.policy_eval import Context, Effect, evaluate, unknown_variables
+from iot_semantics.policy_eval import Context, Effect, canonical_action, compile_policy, evaluate, unknown_variables
 from iot_semantics.variables import is_known as is_known_variable
 from tests.conftest import Synth, render_document, resources_of
 
@@ -117,7 +117,8 @@ def test_not_action_and_not_resource() -> None:
             Context(client_id="c", extra={"iot:ConnectAttributes": "PersistentConnect,LastWill"}),
             False,
         ),
-        ({"NumericLessThan": {"iot:ClientId": "5"}}, Context(client_id="3"), False),  # unsupported: never applies
+        ({"NumericLessThan": {"iot:ClientId": "5"}}, Context(client_id="3"), True),
+        ({"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}, Context(client_id="c"), False),  # not judged
     ],
 )
 def test_conditions(condition: dict[str, Any], context: Context, holds: bool) -> None:
@@ -148,3 +149,97 @@ def test_unknown_policy_variables_are_reported() -> None:
     assert unknown_variables(doc) == ["iot:ThingName"]
     assert is_known_variable("iot:Certificate.Subject.CommonName")
     assert not is_known_variable("iot:Thing.ThingName")
+
+
+@pytest.mark.parametrize(
+    ("condition", "extra", "holds"),
+    [
+        ({"StringNotEquals": {"aws:SourceIp": "1.2.3.4"}}, {}, True),  # a negated operator holds on an absent key
+        ({"StringEquals": {"aws:SourceIp": "1.2.3.4"}}, {}, False),
+        ({"ForAllValues:StringEquals": {"iot:ConnectAttributes": []}}, {}, True),  # vacuous: nothing to check
+        ({"ForAnyValue:StringEquals": {"iot:ConnectAttributes": ["LastWill"]}}, {}, False),
+        (
+            {"ForAnyValue:StringEquals": {"iot:ConnectAttributes": ["LastWill"]}},
+            {"iot:ConnectAttributes": "PersistentConnect,LastWill"},
+            True,
+        ),
+        ({"StringEquals": {"IOT:CLIENTID": "c"}}, {}, True),  # condition keys are case-insensitive
+        (
+            {"ArnEquals": {"aws:SourceArn": "arn:aws:iot:*:*:topic/x"}},
+            {"aws:SourceArn": "arn:aws:iot:r:1:topic/x"},
+            True,
+        ),
+        ({"ArnLike": {"aws:SourceArn": "arn:aws:iot:*:1:*"}}, {"aws:SourceArn": "arn:aws:iot:r:2:topic/x"}, False),
+        ({"Bool": {"iot:Connection.Thing.IsAttached": True}}, {}, False),  # no thing: the key is absent
+        ({"StringLike": {"iot:ClientId": "${iot:ClientId}"}}, {}, True),  # a variable in the expected value
+    ],
+)
+def test_iam_condition_semantics(condition: dict[str, Any], extra: dict[str, str], holds: bool) -> None:
+    policy = {"Statement": [{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*", "Condition": condition}]}
+    context = Context(client_id="c", extra=extra)
+    assert evaluate([policy], "iot:Connect", f"{ARN}:client/c", context).allowed is holds
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ("text", "not a JSON object"),
+        ({"Version": "2012-10-17"}, "no Statement"),
+        ({"Statement": []}, "empty list"),
+        ({"Statement": [{"Action": "iot:Connect", "Resource": "*"}]}, "neither Allow nor Deny"),
+        ({"Statement": [{"Effect": "Allow", "Action": {"Fn::GetAZs": ""}, "Resource": "*"}]}, "not a string"),
+        (
+            {"Statement": [{"Effect": "Allow", "Action": "iot:Connect", "NotResource": "*", "Resource": "*"}]},
+            "exactly one of Resource and NotResource",
+        ),
+        (
+            {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "iot:Connect",
+                        "Resource": "*",
+                        "Condition": {"DateLessThan": {"aws:CurrentTime": "x"}},
+                    }
+                ]
+            },
+            "not one this review evaluates",
+        ),
+    ],
+)
+def test_compiling_never_raises_and_keeps_the_problem(document: Any, problem: str) -> None:
+    compiled = compile_policy(document)
+    assert any(problem in p for p in compiled.all_problems)
+    assert evaluate([compiled], "iot:Connect", f"{ARN}:client/c", Context(client_id="c")).effect is Effect.IMPLICIT_DENY
+
+
+def test_a_lone_statement_object_and_a_trust_policy_without_resource() -> None:
+    lone = {"Statement": {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}}
+    assert evaluate([lone], "iot:Connect", f"{ARN}:client/c", Context(client_id="c")).allowed
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    assert not compile_policy(trust, resource_optional=True).all_problems
+    assert compile_policy(trust).all_problems, "an identity or IoT policy statement needs a Resource"
+
+
+def test_deciding_statements_are_named() -> None:
+    policy = {
+        "Statement": [
+            {"Sid": "A", "Effect": "Allow", "Action": "iot:Publish", "Resource": "*"},
+            {"Effect": "Allow", "Action": "iot:Pub*", "Resource": f"{ARN}:topic/x"},
+        ]
+    }
+    decision = evaluate([policy], "iot:Publish", f"{ARN}:topic/x", Context(client_id="c"))
+    assert decision.statements == ((0, 0, "A"), (0, 1, None))
+
+
+def test_an_http_request_has_no_client_id_and_no_thing_variables() -> None:
+    policy = {"Statement": [{"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{ARN}:topic/${{iot:ClientId}}"}]}
+    assert not evaluate([policy], "iot:Publish", f"{ARN}:topic/c", Context(client_id=None)).allowed
+    assert evaluate([policy], "iot:Publish", f"{ARN}:topic/${{iot:ClientId}}", Context(client_id=None)).allowed
+
+
+def test_canonical_actions() -> None:
+    assert canonical_action("IOT:publish") == "iot:Publish"
+    assert canonical_action("iot:Publsh") is None

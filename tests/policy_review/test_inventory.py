@@ -13,8 +13,12 @@ from policy_review import inventory
 from policy_review.model import Inventory
 
 A = "arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}"
-REF_ARN = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iot:", {"Ref": "AWS::Region"}, ":",
-                             {"Ref": "AWS::AccountId"}]]}  # fmt: skip
+REF_ARN = {
+    "Fn::Join": [
+        "",
+        ["arn:", {"Ref": "AWS::Partition"}, ":iot:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}],
+    ]
+}
 
 
 def statement(effect: str, action: str, resource: Any) -> dict[str, Any]:
@@ -38,34 +42,76 @@ def template() -> dict[str, Any]:
     register = {"Fn::Join": ["", [REF_ARN, ":topic/$aws/provisioning-templates/t/provision/json"]]}
     return {
         "Resources": {
-            "DevPolicy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "dev", "PolicyDocument": {
-                "Statement": [statement("Allow", "iot:Connect", "*")]}}},
-            "ClaimPolicy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "claim", "PolicyDocument": {
-                "Statement": [statement("Allow", "iot:Publish", register)]}}},
-            "Role": {"Type": "AWS::IAM::Role", "Properties": {
-                "AssumeRolePolicyDocument": {"Statement": [TRUST]},
-                "Policies": [{"PolicyName": "inline", "PolicyDocument": {"Statement": [READ]}}],
-                "ManagedPolicyArns": [READ_ONLY],
-            }, "Metadata": {"aws:cdk:path": "/stk/Role/Resource"}},
-            "RolePolicy": {"Type": "AWS::IAM::Policy", "Properties": {
-                "PolicyName": "RolePolicy1", "Roles": [{"Ref": "Role"}, "external-role"],
-                "PolicyDocument": {"Statement": [statement("Allow", "iot:DescribeThing", "*")]}}},
-            "Alias": {"Type": "AWS::IoT::RoleAlias", "Properties": {
-                "RoleAlias": "fw", "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]}, "CredentialDurationSeconds": "7200"}},
+            "DevPolicy": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {
+                    "PolicyName": "dev",
+                    "PolicyDocument": {"Statement": [statement("Allow", "iot:Connect", "*")]},
+                },
+            },
+            "ClaimPolicy": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {
+                    "PolicyName": "claim",
+                    "PolicyDocument": {"Statement": [statement("Allow", "iot:Publish", register)]},
+                },
+            },
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {"Statement": [TRUST]},
+                    "Policies": [{"PolicyName": "inline", "PolicyDocument": {"Statement": [READ]}}],
+                    "ManagedPolicyArns": [READ_ONLY],
+                },
+                "Metadata": {"aws:cdk:path": "/stk/Role/Resource"},
+            },
+            "RolePolicy": {
+                "Type": "AWS::IAM::Policy",
+                "Properties": {
+                    "PolicyName": "RolePolicy1",
+                    "Roles": [{"Ref": "Role"}, "external-role"],
+                    "PolicyDocument": {"Statement": [statement("Allow", "iot:DescribeThing", "*")]},
+                },
+            },
+            "Alias": {
+                "Type": "AWS::IoT::RoleAlias",
+                "Properties": {
+                    "RoleAlias": "fw",
+                    "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "CredentialDurationSeconds": "7200",
+                },
+            },
             "Hook": {"Type": "AWS::Lambda::Function", "Properties": {"Handler": "h.main", "Code": {"ZipFile": "x"}}},
-            "Scoped": {"Type": "AWS::Lambda::Permission", "Properties": {
-                "FunctionName": {"Fn::GetAtt": ["Hook", "Arn"]}, "Principal": "iot.amazonaws.com",
-                "SourceArn": {"Fn::Join": ["", [REF_ARN, ":provisioningtemplate/t"]]},
-                "SourceAccount": {"Ref": "AWS::AccountId"}}},
-            "Open": {"Type": "AWS::Lambda::Permission", "Properties": {
-                "FunctionName": {"Ref": "Hook"}, "Principal": "iot.amazonaws.com"}},
-            "Template": {"Type": "AWS::IoT::ProvisioningTemplate", "Properties": {
-                "TemplateName": "t", "TemplateBody": json.dumps(body),
-                "PreProvisioningHook": {"TargetArn": {"Fn::GetAtt": ["Hook", "Arn"]}, "PayloadVersion": "2020-04-01"}}},
-            "Broken": {"Type": "AWS::IoT::ProvisioningTemplate",
-                       "Properties": {"TemplateName": "broken", "TemplateBody": "{not json"}},
+            "Scoped": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Fn::GetAtt": ["Hook", "Arn"]},
+                    "Principal": "iot.amazonaws.com",
+                    "SourceArn": {"Fn::Join": ["", [REF_ARN, ":provisioningtemplate/t"]]},
+                    "SourceAccount": {"Ref": "AWS::AccountId"},
+                },
+            },
+            "Open": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {"FunctionName": {"Ref": "Hook"}, "Principal": "iot.amazonaws.com"},
+            },
+            "Template": {
+                "Type": "AWS::IoT::ProvisioningTemplate",
+                "Properties": {
+                    "TemplateName": "t",
+                    "TemplateBody": json.dumps(body),
+                    "PreProvisioningHook": {
+                        "TargetArn": {"Fn::GetAtt": ["Hook", "Arn"]},
+                        "PayloadVersion": "2020-04-01",
+                    },
+                },
+            },
+            "Broken": {
+                "Type": "AWS::IoT::ProvisioningTemplate",
+                "Properties": {"TemplateName": "broken", "TemplateBody": "{not json"},
+            },
         }
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture
@@ -96,6 +142,9 @@ def test_roles_and_their_policies(inv: Inventory) -> None:
     assert managed.document == {"Statement": [], "ManagedPolicyArn": managed.name}
     attached = next(p for p in held if p.source == "AWS::IAM::Policy")
     assert attached.roles == ("Role",), "a role named by a string is not one of this stack's roles"
+    role = inv.identity("stk", "Role")
+    assert role is not None
+    assert (role.kind, role.trust["Statement"]) == ("role", [TRUST])
 
 
 def test_role_alias_permissions_and_templates(inv: Inventory) -> None:
@@ -111,12 +160,23 @@ def test_role_alias_permissions_and_templates(inv: Inventory) -> None:
     assert permissions["Scoped"].function == "${Hook.Arn}"
     assert permissions["Open"].source_arn is None
     assert permissions["Open"].function == "${Hook}"
+    assert all(inv.is_hook(p) for p in inv.permissions), "both let something invoke the template's hook"
     templates = {t.name: t for t in inv.templates}
     assert templates["t"].has_hook
     assert templates["t"].hook_function == "Hook"
     assert templates["t"].policy_names == ("dev", "t/inline")
     assert templates["broken"].body == {}, "a body that does not parse reads as empty (the rules still see it)"
+    assert templates["broken"].body_error is not None
+    assert "not JSON" in templates["broken"].body_error
     assert not templates["broken"].has_hook
+
+
+def test_holders_template_and_standalone(inv: Inventory) -> None:
+    holders = {(h.kind, h.name): h for h in inv.holders}
+    assert {p.name for p in holders["template", "t"].policies} == {"dev", "t/inline"}
+    assert holders["template", "broken"].policies == ()
+    assert [p.name for p in holders["standalone", "claim"].policies] == ["claim"]
+    assert ("standalone", "dev") not in holders, "a policy a template names is simulated with the template"
 
 
 def test_a_directory_that_is_not_a_cloud_assembly_is_one_clear_error(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from policy_review import inventory
 from policy_review.cli import main
 from policy_review.engine import review
-from policy_review.simulate import claim_can_only_provision, cross_device
+from policy_review.simulate import simulate
 from tests.conftest import Synth
 
 
@@ -18,23 +18,34 @@ def test_our_stacks_pass_and_no_device_reaches_another(synth: Synth) -> None:
     claim = [p for p in inv.policies if p.role == "claim"]
     assert {p.name for p in device} == {"acme-dev-sensors-device", "acme-dev-gateways-device"}
     assert {p.name for p in claim} == {"acme-dev-sensors-claim", "acme-dev-gateways-claim"}
-    assert cross_device(inv) == []
-    assert claim_can_only_provision(inv) == []
+    assert simulate(inv) == [], "no cross-device reach, no claim reaching beyond provisioning"
     assert review(inv) == []
+    holders = {(h.kind, h.name) for h in inv.holders}
+    assert {("template", "acme-dev-sensors"), ("template", "acme-dev-gateways")} <= holders
+    assert any(kind == "certificate" for kind, _ in holders), "the claim certificate holds the claim policy"
     assert all(p.path.startswith("acme-dev-") for p in device), "findings map to construct paths"
 
 
 def test_cli_writes_json_and_gates(synth: Synth, tmp_path: Path) -> None:
     out = tmp_path / "findings.json"
     assert main([str(synth.outdir), "--json", str(out)]) == 0
-    assert json.loads(out.read_text()) == {"findings": [], "suppressed": []}
+    assert json.loads(out.read_text()) == {"findings": [], "suppressed": [], "unmatched_suppressions": []}
     bad = tmp_path / "bad.template.json"
     bad.write_text(
         json.dumps(
-            {"Resources": {"P": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "p", "PolicyDocument": {
-                "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}}}}}
+            {
+                "Resources": {
+                    "P": {
+                        "Type": "AWS::IoT::Policy",
+                        "Properties": {
+                            "PolicyName": "p",
+                            "PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]},
+                        },
+                    }
+                }
+            }
         )
-    )  # fmt: skip
+    )
     assert main([str(bad), "--json", str(out)]) == 1
     finding = json.loads(out.read_text())["findings"][0]
     assert set(finding) >= {"rule", "severity", "resource", "path", "message"}

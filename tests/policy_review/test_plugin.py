@@ -28,6 +28,6 @@ def test_broad_policy_fails_synth_with_the_plugin(tmp_path: Path) -> None:
     (ours,) = [r for r in report["pluginReports"] if r["pluginName"] == "IotPolicyReview"]
     assert ours["conclusion"] == "failure"
     rules = {v["ruleName"] for v in ours["violations"]}
-    assert {"IOT-OVERLY-PERMISSIVE", "IAM-SERVICE-STAR"} <= rules
+    assert {"IOT-CONNECT-AS-OTHER", "IOT-CROSS-DEVICE-TOPICS", "IOT-CROSS-DEVICE-SHADOW"} <= rules
     constructs = [c for v in ours["violations"] for c in v["violatingConstructs"]]
     assert constructs[0]["constructPath"] == "Broad/DevicePolicy"

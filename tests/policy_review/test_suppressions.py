@@ -1,4 +1,4 @@
-"""Suppressions: one finding at a time, by rule and resource (logical ID or path), with a real reason."""
+"""Suppressions: one finding at a time, by rule and resource (logical ID, policy name, construct path)."""
 
 from __future__ import annotations
 
@@ -14,16 +14,27 @@ from policy_review.model import Finding, Severity
 REASON = "The factory bench needs it until the line is retooled in Q3."
 
 
-def finding(rule: str = "IOT-OVERLY-PERMISSIVE", resource: str = "P", path: str = "stk/P") -> Finding:
-    return Finding(rule, Severity.HIGH, resource, path, "message", "fix", "stk")
+def finding(
+    rule: str = "IOT-CROSS-DEVICE-TOPICS",
+    resource: str = "P",
+    path: str = "stk/Fleet/P/Resource",
+    finding_id: str = "topic-write::topic/dt/*",
+) -> Finding:
+    return Finding(rule, Severity.HIGH, resource, path, "message", "fix", "stk", finding_id, {}, "fleet-device")
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".yml", ".json"])
 def test_load_yaml_or_json_with_or_without_the_top_key(tmp_path: Path, suffix: str) -> None:
-    entry = {"rule": "IOT-OVERLY-PERMISSIVE", "resource": "P", "reason": REASON}
+    entry = {"rule": "IOT-CROSS-DEVICE-TOPICS", "resource": "P", "reason": REASON}
     path = tmp_path / f"s{suffix}"
     path.write_text(json.dumps({"suppressions": [entry]}))  # JSON is YAML too
-    assert suppressions.load(path) == [suppressions.Suppression("IOT-OVERLY-PERMISSIVE", "P", REASON)]
+    (loaded,) = suppressions.load(path)
+    assert (loaded.rule, loaded.resource, loaded.reason, loaded.kind) == (
+        "IOT-CROSS-DEVICE-TOPICS",
+        "P",
+        REASON,
+        "external",
+    )
     path.write_text(json.dumps([entry]))
     assert len(suppressions.load(path)) == 1
 
@@ -32,7 +43,7 @@ def test_load_yaml_or_json_with_or_without_the_top_key(tmp_path: Path, suffix: s
     ("text", "problem"),
     [
         ("{not json", "cannot read suppressions"),
-        ('{"suppressions": {"rule": "x"}}', "expected a list under 'suppressions'"),
+        ('{"suppressions": {"rule": "x"}}', "expected a list of suppressions"),
         ('[{"rule": "R", "resource": "P"}]', r"suppressions\[0\] needs rule, resource and reason"),
         ('[{"rule": "R", "resource": "P", "reason": "because"}]', r"suppressions\[0\] \(R\): give a real reason"),
     ],
@@ -52,15 +63,41 @@ def test_a_missing_file_is_refused(tmp_path: Path) -> None:
         suppressions.load(tmp_path / "missing.yaml")
 
 
-def test_apply_matches_rule_and_logical_id_or_path_only() -> None:
-    by_id = suppressions.Suppression("IOT-OVERLY-PERMISSIVE", "P", REASON)
-    by_path = suppressions.Suppression("IOT-CONNECT-UNBOUND", "stk/Q", REASON)
-    findings = [
-        finding(),
-        finding("IOT-CONNECT-UNBOUND", "Q", "stk/Q"),
-        finding("IOT-CONNECT-UNBOUND", "P", "stk/P"),  # same rule, other resource: kept
-        finding("IOT-POLICY-SIZE", "P", "stk/P"),  # same resource, other rule: kept
-    ]
-    kept, suppressed = suppressions.apply(findings, [by_id, by_path])
-    assert kept == findings[2:]
-    assert [(s.finding, s.reason) for s in suppressed] == [(findings[0], REASON), (findings[1], REASON)]
+@pytest.mark.parametrize(
+    ("rule", "resource", "matches"),
+    [
+        ("IOT-CROSS-DEVICE-TOPICS", "P", True),  # logical ID
+        ("IOT-CROSS-DEVICE-TOPICS", "fleet-device", True),  # policy name
+        ("IOT-CROSS-DEVICE-TOPICS", "stk/Fleet/P/Resource", True),  # construct path
+        ("IOT-CROSS-DEVICE-TOPICS", "stk/Fleet", True),  # a parent path
+        ("IOT-CROSS-DEVICE-TOPICS", "stk/Flee", False),  # not a path prefix at a level
+        ("IOT-CROSS-DEVICE-TOPICS[topic-write::topic/dt/*]", "P", True),  # the granular ID
+        ("IOT-CROSS-DEVICE-TOPICS[topic-read::topic/dt/*]", "P", False),
+        ("IOT-CROSS-DEVICE-SHADOW", "P", False),
+    ],
+)
+def test_what_a_suppression_matches(rule: str, resource: str, matches: bool) -> None:
+    assert suppressions.Suppression(rule, resource, REASON).matches(finding()) is matches
+
+
+def test_apply_keeps_the_rest_and_reports_unmatched() -> None:
+    used = suppressions.Suppression("IOT-CROSS-DEVICE-TOPICS", "P", REASON)
+    stale = suppressions.Suppression("IOT-POLICY-SIZE", "P", REASON)
+    findings = [finding(), finding("IOT-CONNECT-AS-OTHER")]
+    kept, suppressed, unmatched = suppressions.apply(findings, [used, stale])
+    assert kept == findings[1:]
+    assert [(s.finding, s.reason, s.kind) for s in suppressed] == [(findings[0], REASON, "external")]
+    assert unmatched == [stale]
+
+
+def test_in_source_acknowledgements_hold_for_their_own_stack() -> None:
+    metadata = {
+        ("stk", "P"): {"iot-policy-review": {"acknowledge": [{"rule": "IOT-CROSS-DEVICE-TOPICS", "reason": REASON}]}}
+    }
+    (ack,) = suppressions.in_source(metadata)
+    assert (ack.kind, ack.resource, ack.stack) == ("inSource", "P", "stk")
+    assert ack.matches(finding())
+    other = Finding("IOT-CROSS-DEVICE-TOPICS", Severity.HIGH, "P", "x/P", "m", "f", "other-stack")
+    assert not ack.matches(other)
+    with pytest.raises(suppressions.SuppressionError, match="acknowledge list"):
+        suppressions.in_source({("stk", "P"): {"iot-policy-review": "yes"}})

@@ -20,6 +20,8 @@ from typing import Any
 FLEET_NAMES = "FleetNames"
 ALLOWLIST_TABLE_NAME = "AllowlistTableName"
 FACTORY_OPERATOR_ROLE_ARN = "FactoryOperatorRoleArn"
+#: The secure tunneling operator role (present when some fleet switches tunneling on).
+TUNNEL_OPERATOR_ROLE_ARN = "TunnelOperatorRoleArn"
 
 # Device Defender stack -------------------------------------------------------------------------------
 
@@ -53,6 +55,18 @@ class FleetOutput(Enum):
     CLAIM_POLICY_NAME = "ClaimPolicyName"
     CLAIM_CLIENT_ID_PREFIX = "ClaimClientIdPrefix"
     CLAIM_CERTIFICATE_ID = "ClaimCertificateId"
+    #: ``device`` or ``greengrass-core`` (absent in older outputs: ``device``)
+    KIND = "Kind"
+    #: Greengrass core fleets: the role alias the token exchange role is reached through
+    ROLE_ALIAS_NAME = "RoleAliasName"
+    TOKEN_EXCHANGE_ROLE_ARN = "TokenExchangeRoleArn"
+    #: Greengrass core fleets: the thing group every core of the fleet joins
+    CORE_THING_GROUP = "CoreThingGroup"
+
+
+#: Values of ``FleetOutput.KIND``.
+KIND_DEVICE = "device"
+KIND_GREENGRASS_CORE = "greengrass-core"
 
 
 def fleet_key(fleet: str, output: FleetOutput) -> str:
@@ -93,6 +107,10 @@ class FleetOutputs:
     publish_namespaces: tuple[str, ...]
     claim_client_id_prefix: str | None
     claim_certificate_id: str | None
+    kind: str = KIND_DEVICE
+    role_alias_name: str | None = None
+    token_exchange_role_arn: str | None = None
+    core_thing_group: str | None = None
 
 
 def _json(values: Mapping[str, str], key: str, default: str, kind: type) -> Any:
@@ -130,5 +148,9 @@ def read_fleets(values: Mapping[str, str]) -> dict[str, FleetOutputs]:
             publish_namespaces=tuple(str(n) for n in namespaces),
             claim_client_id_prefix=values.get(fleet_key(name, FleetOutput.CLAIM_CLIENT_ID_PREFIX)),
             claim_certificate_id=values.get(fleet_key(name, FleetOutput.CLAIM_CERTIFICATE_ID)),
+            kind=values.get(fleet_key(name, FleetOutput.KIND), KIND_DEVICE),
+            role_alias_name=values.get(fleet_key(name, FleetOutput.ROLE_ALIAS_NAME)),
+            token_exchange_role_arn=values.get(fleet_key(name, FleetOutput.TOKEN_EXCHANGE_ROLE_ARN)),
+            core_thing_group=values.get(fleet_key(name, FleetOutput.CORE_THING_GROUP)),
         )
     return fleets

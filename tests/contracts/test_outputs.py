@@ -33,6 +33,15 @@ def test_read_fleets_round_trips_what_a_stack_writes() -> None:
     assert fleet.parameter_patterns == {"SerialNumber": "[A-Z0-9]{8}"}
     assert fleet.publish_namespaces == ("dt/{thing_name}",)
     assert fleet.claim_certificate_id is None
+    assert fleet.kind == o.KIND_DEVICE and fleet.role_alias_name is None  # older outputs: a device fleet
+
+
+def test_a_greengrass_core_fleet_carries_its_role_alias() -> None:
+    values = _fleet_values("cores")
+    values[o.fleet_key("cores", o.FleetOutput.KIND)] = o.KIND_GREENGRASS_CORE
+    values[o.fleet_key("cores", o.FleetOutput.ROLE_ALIAS_NAME)] = "acme-dev-cores-tes"
+    (fleet,) = o.read_fleets(values).values()
+    assert (fleet.kind, fleet.role_alias_name) == (o.KIND_GREENGRASS_CORE, "acme-dev-cores-tes")
 
 
 def test_missing_key_names_the_key_and_fleet() -> None:

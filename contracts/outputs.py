@@ -59,7 +59,7 @@ class FleetOutput(Enum):
     KIND = "Kind"
     #: Greengrass core fleets: the role alias the token exchange role is reached through
     ROLE_ALIAS_NAME = "RoleAliasName"
-    TOKEN_EXCHANGE_ROLE_ARN = "TokenExchangeRoleArn"
+    TOKEN_EXCHANGE_ROLE_ARN = "TokenExchangeRoleArn"  # noqa: S105 - an output key, not a secret
     #: Greengrass core fleets: the thing group every core of the fleet joins
     CORE_THING_GROUP = "CoreThingGroup"
 

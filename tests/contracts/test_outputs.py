@@ -33,7 +33,8 @@ def test_read_fleets_round_trips_what_a_stack_writes() -> None:
     assert fleet.parameter_patterns == {"SerialNumber": "[A-Z0-9]{8}"}
     assert fleet.publish_namespaces == ("dt/{thing_name}",)
     assert fleet.claim_certificate_id is None
-    assert fleet.kind == o.KIND_DEVICE and fleet.role_alias_name is None  # older outputs: a device fleet
+    assert fleet.kind == o.KIND_DEVICE  # older outputs: a device fleet
+    assert fleet.role_alias_name is None
 
 
 def test_a_greengrass_core_fleet_carries_its_role_alias() -> None:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 import yaml
@@ -81,7 +82,7 @@ def main() -> int:
         sites = {gateways[1]: "pla02"}
         for fleet, serials in (("sensors", sensors), ("gateways", gateways)):
             for serial in serials:
-                item = {"fleet": {"S": fleet}, "serial": {"S": serial}, "status": {"S": "ALLOWED"}}
+                item: dict[str, Any] = {"fleet": {"S": fleet}, "serial": {"S": serial}, "status": {"S": "ALLOWED"}}
                 if serial in sites:
                     item["parameters"] = {"M": {"SiteCode": {"S": sites[serial]}}}
                 dynamodb.put_item(TableName=stack["AllowlistTableName"], Item=item)

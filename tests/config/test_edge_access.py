@@ -138,3 +138,12 @@ def test_tunneling_off_needs_nothing(tmp_path: Path) -> None:
     data["tunneling"] = {"enabled": False}
     data["fleets"][GATEWAYS]["features"]["tunnel_notify"] = False
     assert not fleet_config.load(write_config(tmp_path, data)).tunneling.enabled
+
+
+def test_a_core_policy_over_the_quota_is_refused_with_its_size(tmp_path: Path) -> None:
+    def many(d: dict[str, Any]) -> None:
+        d["fleets"][CORES]["topics"]["publish"] = [f"dt/cores{i}/{{thing_name}}" for i in range(6)]
+
+    text = _error(tmp_path, many)
+    assert "fleets[2].topics" in text
+    assert "each core's policy" in text

@@ -14,8 +14,9 @@ returned as ``parameterOverrides`` and replace what the device sent.
 
 *Trusted* parameters (``TRUSTED_PARAMETERS``) never take the device's value: the hook always
 overrides them, with the stored value or else the parameter's default; one that has neither is
-required in the allowlist entry (the claim's condition checks it, so a missing value denies
-before the serial is claimed). Thing attributes that authorization depends on are built from them.
+required in the allowlist entry: it is read and checked against its pattern before the claim, and
+the claim's condition checks its presence again, so a missing or bad value denies while the
+serial stays unclaimed. Thing attributes that authorization depends on are built from them.
 
 Environment: ``ALLOWLIST_TABLE``, ``FLEET_NAME``, ``SERIAL_PARAMETER``, ``PARAMETER_PATTERNS``
 (JSON ``{name: regex}``), ``PARAMETER_DEFAULTS`` (JSON ``{name: value}``), ``THING_NAME_TEMPLATE``,
@@ -210,6 +211,16 @@ def decide(event: dict[str, Any], settings: Settings, client: Any) -> dict[str, 
     claim_id = claim_id if isinstance(claim_id, str) else ""
     values = validate_parameters(settings, event.get("parameters"))
     serial = values[settings.serial_parameter]
+    if settings.required_stored:
+        # Trusted values the entry must hold: refuse a missing or pattern-breaking one before the
+        # serial is claimed (the claim's condition checks presence again, atomically).
+        stored = client.get_item(
+            TableName=settings.table,
+            Key={"fleet": {"S": settings.fleet}, "serial": {"S": serial}},
+            ConsistentRead=True,
+        ).get("Item")
+        if stored is not None:
+            overrides_from(stored, settings)
     provisional = render_thing_name(settings.thing_name_template, values)
     item = claim(client, settings, serial, certificate_id, claim_id, provisional)
     overrides = overrides_from(item, settings)

@@ -222,6 +222,7 @@ def test_a_trusted_value_missing_from_the_entry_denies_before_the_claim(trusted:
     assert "claimed_certificate_id" not in stored
 
 
-def test_a_stored_trusted_value_not_matching_its_pattern_denies(trusted: Any) -> None:
+def test_a_stored_trusted_value_not_matching_its_pattern_denies_before_the_claim(trusted: Any) -> None:
     allow(trusted, "SN00000001", parameters={"M": {"Site": {"S": "PLANT-A"}}})
     assert hook.handler(event(), None) == {"allowProvisioning": False}
+    assert item(trusted, "SN00000001")["status"]["S"] == "ALLOWED"

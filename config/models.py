@@ -257,7 +257,22 @@ class Greengrass(_Model):
     max_session_duration_seconds: int = 3600
     #: Where component artifacts live; the token exchange role may read only these.
     artifacts: tuple[ArtifactLocation, ...] = ()
+    #: The CloudWatch log streams (in /aws/greengrass/ log groups) each core may write, with
+    #: {thing_name} for the core's own name, e.g. "/*/thing/{thing_name}" (how the log manager names
+    #: its streams is not verified; default: any stream of Greengrass's log groups).
+    log_stream_pattern: str | None = None
     client_devices: ClientDevices | None = None
+
+    @field_validator("log_stream_pattern")
+    @classmethod
+    def _streams(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not re.fullmatch(r"[A-Za-z0-9_./#*{}-]{1,512}", v) or v.count("{") != v.count(THING_NAME_PLACEHOLDER):
+            raise ValueError(f"must be log-stream name text with '*' wildcards and at most {THING_NAME_PLACEHOLDER}")
+        if THING_NAME_PLACEHOLDER not in v:
+            raise ValueError(f"must hold {THING_NAME_PLACEHOLDER}, so each core writes only its own streams")
+        return v
 
     @field_validator("core_thing_group")
     @classmethod

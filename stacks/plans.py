@@ -94,6 +94,11 @@ def _core(config: FleetConfig, fleet: Fleet) -> CoreSpec | None:
             for a in gg.artifacts
         ),
         thing_name_max_length=thing_name_max_length(fleet),
+        log_stream_pattern=(
+            gg.log_stream_pattern.replace(THING_NAME_PLACEHOLDER, CREDENTIALS_THING_NAME)
+            if gg.log_stream_pattern
+            else None
+        ),
     )
 
 

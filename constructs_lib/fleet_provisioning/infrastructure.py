@@ -64,6 +64,8 @@ class CoreSpec:
     artifacts: tuple[ArtifactGrant, ...] = ()
     #: The longest thing name the fleet's parameters can produce (for the policy size check).
     thing_name_max_length: int = limits.THING_NAME_MAX
+    #: The log streams each core may write (None: any stream of Greengrass's log groups).
+    log_stream_pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ class FleetProvisioning(Construct):
             fleet_name=self.spec.name,
             max_session_duration_seconds=core.max_session_duration_seconds,
             artifacts=core.artifacts,
+            log_stream_pattern=core.log_stream_pattern,
         )
         self.role_alias = RoleAlias(
             self,

@@ -46,7 +46,10 @@ class TokenExchangeRole(Construct):
         fleet_name: str,
         max_session_duration_seconds: int,
         artifacts: Sequence[ArtifactGrant] = (),
+        log_stream_pattern: str | None = None,
     ) -> None:
+        """``log_stream_pattern``: the log streams a core may write (may hold
+        ``${credentials-iot:ThingName}``); None: any stream of Greengrass's log groups."""
         super().__init__(scope, id_)
         self.max_session_duration_seconds = max_session_duration_seconds
         self.role = iam.Role(
@@ -64,13 +67,34 @@ class TokenExchangeRole(Construct):
         )
         logs_arn = f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}"
         log_groups = f"{logs_arn}:log-group:{GREENGRASS_LOG_GROUP_PREFIX}*"
-        statements = [
-            iam.PolicyStatement(
-                sid="WriteGreengrassLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                resources=[log_groups, f"{log_groups}:log-stream:*"],
-            )
-        ]
+        streams = f"{log_groups}:log-stream:{log_stream_pattern or '*'}"
+        statements = (
+            [
+                iam.PolicyStatement(
+                    sid="WriteGreengrassLogs",
+                    actions=[
+                        "logs:CreateLogGroup",
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
+                    resources=[log_groups, streams],
+                )
+            ]
+            if log_stream_pattern is None
+            else [
+                iam.PolicyStatement(
+                    sid="CreateAndListGreengrassLogGroups",
+                    actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+                    resources=[log_groups],
+                ),
+                iam.PolicyStatement(
+                    sid="WriteOwnLogStreams",
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                    resources=[streams],
+                ),
+            ]
+        )
         buckets = sorted({a.bucket for a in artifacts})
         if artifacts:
             statements += [
@@ -94,11 +118,13 @@ class TokenExchangeRole(Construct):
             "The Greengrass log manager creates one log group per component under /aws/greengrass/; the "
             "'*' covers only Greengrass's own log groups.",
         )
+        shown = (log_stream_pattern or "*").replace("${", "<").replace("}", ">")  # how cdk-nag renders it
         nag.acknowledge(
             self.policy,
             "IAM5",
-            f"Resource::{_NAG_LOGS_PREFIX}:log-group:{GREENGRASS_LOG_GROUP_PREFIX}*:log-stream:*",
-            "The log manager names streams by date and thing; they live only in Greengrass's log groups.",
+            f"Resource::{_NAG_LOGS_PREFIX}:log-group:{GREENGRASS_LOG_GROUP_PREFIX}*:log-stream:{shown}",
+            "The log manager names streams by date and thing; they live only in Greengrass's log groups"
+            + (" and are the core's own." if log_stream_pattern else "."),
         )
         for a in artifacts:
             shown = a.prefix.replace("${", "<").replace("}", ">")  # how cdk-nag renders a variable

@@ -33,6 +33,8 @@ from iot_emulator.errors import ServiceError
 from iot_emulator.registry import Registry
 from iot_emulator.retained import RetainedStore
 from iot_emulator.shadow import ShadowError, ShadowService
+from iot_emulator.tunneling import TARGET_PREFIX as TUNNELING_TARGET
+from iot_emulator.tunneling import TunnelService
 from iot_semantics import topics
 
 #: A temporary claim certificate from CreateProvisioningClaim is valid for five minutes (AWS).
@@ -198,7 +200,12 @@ class ControlPlane:
         publish: Callable[[list[tuple[str, bytes]]], None] | None = None,
         mitigation_actions: Mapping[str, Mapping[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
+        tunnels: TunnelService | None = None,
+        credential_endpoint: str | None = None,
     ) -> None:
+        self.tunnels = tunnels
+        #: DescribeEndpoint's answer for ``iot:CredentialProvider`` (host[:port]); default: the data host.
+        self.credential_endpoint = credential_endpoint
         self.registry = registry
         self.ca = ca
         self.templates = templates
@@ -217,6 +224,8 @@ class ControlPlane:
         kind = p.get("endpointType") or "iot:Data"
         if kind not in ENDPOINT_TYPES:
             raise ServiceError(400, "InvalidRequestException", f"Endpoint type {kind} is not valid.")
+        if kind == "iot:CredentialProvider" and self.credential_endpoint:
+            return {"endpointAddress": self.credential_endpoint}
         return {"endpointAddress": self.endpoint_host}
 
     def _op_CreateProvisioningClaim(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -624,6 +633,18 @@ class ControlPlane:
         self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str] | None = None,
         body: bytes = b"",
     ) -> dict[str, Any] | bytes:  # fmt: skip
+        target = {k.lower(): v for k, v in (headers or {}).items()}.get("x-amz-target", "")
+        service, _, operation = target.partition(".")
+        if method == "POST" and service == TUNNELING_TARGET:  # JSON 1.1 protocol, routed by X-Amz-Target
+            if self.tunnels is None:
+                raise ServiceError(501, "NotImplementedException", "Secure tunneling is not served here.")
+            try:
+                params = json.loads(body or b"{}")
+            except ValueError:
+                raise ServiceError(400, "InvalidRequestException", "The request body is not JSON.") from None
+            if not isinstance(params, dict):
+                raise ServiceError(400, "InvalidRequestException", "The request body is not a JSON object.")
+            return self.tunnels.call(operation, params)
         found = match(method, path, query)
         if found is None:
             raise ServiceError(404, "UnknownOperationException", f"No AWS IoT operation is {method} {path}.")

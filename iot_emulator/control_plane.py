@@ -660,6 +660,7 @@ class ControlPlane:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                json_protocol = "x-amz-target" in headers
                 try:
                     result = plane.route(
                         self.command, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True), headers, body
@@ -667,9 +668,12 @@ class ControlPlane:
                     data = result if isinstance(result, bytes) else json.dumps(result).encode()
                     status, error = 200, None
                 except ServiceError as exc:
-                    data, status, error = json.dumps({"message": exc.message}).encode(), exc.status_code, exc.error_code
+                    document = {"message": exc.message}
+                    if json_protocol:  # AWS JSON 1.1: the error code is the body's __type
+                        document = {"__type": exc.error_code, **document}
+                    data, status, error = json.dumps(document).encode(), exc.status_code, exc.error_code
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "application/x-amz-json-1.1" if json_protocol else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
                 if error:

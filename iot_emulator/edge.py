@@ -388,7 +388,10 @@ class Edge:
                 # the credentials provider (HTTPS), which AWS serves on 443 of its own endpoint
                 der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
                 if self.credentials is not None and der:
-                    await self.credentials.serve(reader, writer, hashlib.sha256(der).hexdigest())
+                    try:
+                        await self.credentials.serve(reader, writer, hashlib.sha256(der).hexdigest())
+                    except asyncio.CancelledError:  # the double stops; an idle keep-alive connection ends
+                        pass
                 return
             conn = await self._accept(reader, writer)
             up_reader, upstream = await asyncio.open_connection(

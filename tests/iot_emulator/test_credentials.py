@@ -7,6 +7,7 @@ import json
 import shutil
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import pytest
 
 from iot_emulator.double import Double
 from iot_emulator.provisioning import Knobs
-from tests.iot_emulator import edge_assembly
+from tests.iot_emulator import edge_assembly, x509_probe
 from tests.iot_emulator.helpers import identity
 
 pytestmark = [
@@ -203,3 +204,18 @@ def test_describe_endpoint_credential_provider(edge_double: Double) -> None:
     )  # fmt: skip
     assert iot.describe_endpoint(endpointType="iot:CredentialProvider")["endpointAddress"] == "localhost"
     assert outputs["CredentialProviderPort"] == str(edge_double.endpoint.alpn_port)
+
+
+@pytest.mark.skipif(not x509_probe.can_isolate(), reason="no network namespace (unshare) for port 443")
+def test_awscrt_x509_provider_gets_credentials_for_a_core_and_not_for_a_sensor(
+    edge_outdir: Path, tmp_path: Path
+) -> None:
+    result = x509_probe.isolated([
+        sys.executable, "-m", "tests.iot_emulator.x509_probe", "--cdk-out", str(edge_outdir),
+        "--state", str(tmp_path / "state"), "--work", str(tmp_path / "work"), "--scenario", "fixture",
+    ])  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answers["core"]["ok"], answers
+    assert answers["core"]["accessKeyId"]
+    assert not answers["sensor"]["ok"], answers

@@ -301,6 +301,21 @@ class ControlPlane:
             raise ServiceError(404, "ResourceNotFoundException", f"Thing group {group} cannot be found.")
         return group
 
+    def _op_CreateThing(self, p: dict[str, Any]) -> dict[str, Any]:
+        name, thing_type = p["thingName"], p.get("thingTypeName")
+        if thing_type and not self.registry.has_type(thing_type):
+            raise ServiceError(404, "ResourceNotFoundException", f"Thing type {thing_type} cannot be found.")
+        attributes = dict((p.get("attributePayload") or {}).get("attributes") or {})
+        existing = self.registry.thing(name)
+        if existing is not None and (existing.type != thing_type or dict(existing.attributes) != attributes):
+            raise ServiceError(409, "ResourceAlreadyExistsException", f"Thing {name} already exists.")
+        if existing is None:
+            with self.registry.transaction() as db:
+                self.registry.upsert_thing(
+                    db, name=name, thing_type=thing_type, attributes=attributes, groups=(), overrides={}
+                )
+        return {"thingName": name, "thingArn": f"{self.registry.arn_prefix}:thing/{name}", "thingId": name}
+
     def _op_DescribeThing(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p["thingName"]
         thing = self._thing(name)

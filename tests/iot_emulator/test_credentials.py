@@ -219,3 +219,20 @@ def test_awscrt_x509_provider_gets_credentials_for_a_core_and_not_for_a_sensor(
     assert answers["core"]["ok"], answers
     assert answers["core"]["accessKeyId"]
     assert not answers["sensor"]["ok"], answers
+
+
+def test_create_thing_then_attach_then_credentials_for_that_thing(edge_double: Double, tmp_path: Path) -> None:
+    outputs = edge_double.outputs()["IotDouble"]
+    iot = boto3.client(
+        "iot", region_name="eu-west-1", endpoint_url=outputs["ControlPlaneUrl"], aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )  # fmt: skip
+    core = device(edge_double, tmp_path, "edge-core-9", ["edge-core"], register=False)
+    assert get(edge_double, core, thing=core.name)[0] == 403
+    created = iot.create_thing(thingName=core.name, attributePayload={"attributes": {"site": "plant-1"}})
+    assert created["thingArn"].endswith(f":thing/{core.name}")
+    assert iot.create_thing(thingName=core.name, attributePayload={"attributes": {"site": "plant-1"}})
+    with pytest.raises(iot.exceptions.ResourceAlreadyExistsException):
+        iot.create_thing(thingName=core.name)
+    iot.attach_thing_principal(thingName=core.name, principal=edge_double.registry.cert_arn(core.certificate_id))
+    assert get(edge_double, core, thing=core.name)[0] == 200

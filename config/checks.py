@@ -11,7 +11,7 @@ from config.models import Fleet, FleetConfig
 from config.patterns import PLACEHOLDER, max_width, parse_name_template
 from iot_semantics import limits, names
 from iot_semantics.arns import WORST_CASE_IOT_ARN_PREFIX
-from iot_semantics.policies import claim_policy_document, device_policy_document
+from iot_semantics.policies import claim_policy_document, core_policy_document, device_policy_document
 
 
 def check(config: FleetConfig) -> list[ConfigIssue]:
@@ -41,8 +41,32 @@ def check(config: FleetConfig) -> list[ConfigIssue]:
             )
         seen_templates[template] = fleet.name
         issues += _fleet(config, fleet, path)
+    issues += _tunneling(config)
     issues += defender_checks.check(config)
     return issues
+
+
+def _tunneling(config: FleetConfig) -> Iterator[ConfigIssue]:
+    t = config.tunneling
+    groups = {g.name for g in config.thing_groups}
+    if not t.enabled:
+        return
+    if not t.thing_groups:
+        yield ConfigIssue(
+            "tunneling.thing_groups", [], "list the thing groups whose things operators may open tunnels to"
+        )
+    for j, group in enumerate(t.thing_groups):
+        if group not in groups:
+            yield ConfigIssue(f"tunneling.thing_groups[{j}]", group, "is not a thing group declared under thing_groups")
+            continue
+        for i, fleet in enumerate(config.fleets):
+            if group in fleet.thing_groups and not fleet.features.tunnel_notify:
+                yield ConfigIssue(
+                    f"fleets[{i}].features.tunnel_notify",
+                    False,
+                    f"tunneling reaches this fleet's things (group {group!r}) but they do not subscribe to their "
+                    "tunnels/notify topic; set features.tunnel_notify: true",
+                )
 
 
 def _thing_types(config: FleetConfig) -> Iterator[ConfigIssue]:
@@ -156,7 +180,142 @@ def _fleet(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[ConfigIssue
     yield from _attributes(config, fleet, path)
     yield from _placeholders(fleet, "device_configuration", dict(fleet.device_configuration), path)
     yield from _provisioning(config, fleet, path)
-    yield from _policy_sizes(config, fleet, path)
+    yield from _greengrass(config, fleet, path)
+    yield from _authorization(config, fleet, path)
+    if fleet.kind == "device":
+        yield from _policy_sizes(config, fleet, path)
+
+
+def _greengrass(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[ConfigIssue]:
+    gg = fleet.greengrass
+    if fleet.kind == "greengrass-core" and gg is None:
+        yield ConfigIssue(f"{path}.greengrass", None, "a greengrass-core fleet needs a greengrass section")
+        return
+    if gg is None:
+        if fleet.features.greengrass_discovery and not any(
+            f.greengrass and f.greengrass.client_devices and fleet.name in f.greengrass.client_devices.fleets
+            for f in config.fleets
+        ):
+            yield ConfigIssue(
+                f"{path}.features.greengrass_discovery",
+                True,
+                "no Greengrass core fleet lists this fleet under greengrass.client_devices.fleets",
+            )
+        return
+    field = f"{path}.greengrass"
+    if fleet.kind != "greengrass-core":
+        yield ConfigIssue(f"{path}.kind", fleet.kind, "a fleet with a greengrass section must be kind: greengrass-core")
+    if gg.core_thing_group not in fleet.thing_groups:
+        yield ConfigIssue(
+            f"{field}.core_thing_group",
+            gg.core_thing_group,
+            f"must be one of this fleet's thing_groups ({', '.join(fleet.thing_groups) or 'none'}) so every "
+            "core joins it",
+        )
+    if gg.credential_duration_seconds > gg.max_session_duration_seconds:
+        yield ConfigIssue(
+            f"{field}.credential_duration_seconds",
+            gg.credential_duration_seconds,
+            f"exceeds max_session_duration_seconds ({gg.max_session_duration_seconds}); the credentials provider "
+            "cannot issue credentials longer than the role's maximum session",
+        )
+    alias = config.role_alias_name_of(fleet)
+    if not re.fullmatch(r"[\w=,@-]{1,128}", alias):
+        yield ConfigIssue(
+            f"{field}.role_alias", alias, "role alias names are 1-128 characters of letters, digits, = , @ - _"
+        )
+    if fleet.features.greengrass_discovery:
+        yield ConfigIssue(
+            f"{path}.features.greengrass_discovery", True, "is for client devices; a core fleet does not discover cores"
+        )
+    seen: set[tuple[str, str]] = set()
+    for j, art in enumerate(gg.artifacts):
+        key = (art.bucket, art.prefix)
+        if key in seen:
+            yield ConfigIssue(f"{field}.artifacts[{j}]", f"{art.bucket}/{art.prefix}", "is listed twice")
+        seen.add(key)
+    yield from _client_devices(config, fleet, field)
+    longest = "x" * _thing_name_width(fleet)
+    size = limits.non_whitespace_length(
+        core_policy_document(config.core_access_of(fleet), longest, WORST_CASE_IOT_ARN_PREFIX)
+    )
+    if size > limits.POLICY_DOCUMENT_MAX_NON_WHITESPACE:
+        yield ConfigIssue(
+            f"{path}.topics",
+            f"{len(fleet.topics.publish)} publish and {len(fleet.topics.subscribe)} subscribe namespaces",
+            f"make each core's policy {size} non-whitespace characters for the longest thing name in the longest "
+            f"region; AWS IoT accepts {limits.POLICY_DOCUMENT_MAX_NON_WHITESPACE}: use fewer namespaces or "
+            "tighten the thing name's parameter patterns",
+        )
+
+
+def _client_devices(config: FleetConfig, fleet: Fleet, field: str) -> Iterator[ConfigIssue]:
+    gg = fleet.greengrass
+    if gg is None or gg.client_devices is None:
+        return
+    for j, name in enumerate(gg.client_devices.fleets):
+        client = config.fleet_named(name)
+        where = f"{field}.client_devices.fleets[{j}]"
+        if client is None:
+            yield ConfigIssue(where, name, "is not a fleet of this config")
+        elif client.kind != "device":
+            yield ConfigIssue(where, name, "client devices are device fleets, not Greengrass core fleets")
+        elif not parse_name_template(client.thing_name).literal_prefix:
+            yield ConfigIssue(
+                where, name, "its thing names start with a parameter; give them fixed leading text to scope the core"
+            )
+
+
+def _thing_name_width(fleet: Fleet) -> int:
+    total = 0
+    for text, is_param in parse_name_template(fleet.thing_name).parts:
+        param = fleet.parameters.get(text) if is_param else None
+        width = len(text) if not is_param else (max_width(param.pattern) if param else None)
+        if width is None:
+            return limits.THING_NAME_MAX
+        total += width
+    return min(total, limits.THING_NAME_MAX)
+
+
+def _authorization(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[ConfigIssue]:
+    """Attributes that authorization depends on come only from trusted values (never the device)."""
+    required = fleet.authorization.required_attributes
+    if not required:
+        return
+    field = f"{path}.authorization.required_attributes"
+    if fleet.kind == "greengrass-core":
+        yield ConfigIssue(
+            field,
+            ", ".join(required),
+            "Greengrass does not support thing policy variables for core devices; attribute conditions "
+            "apply only to device fleets",
+        )
+        return
+    for name, allowed in required.items():
+        value = fleet.attributes.get(name)
+        if value is None:
+            yield ConfigIssue(
+                f"{field}.{name}",
+                list(allowed),
+                f"the template sets no attribute {name!r} (fleets[].attributes), so no device could connect",
+            )
+            continue
+        untrusted = [
+            ref for ref in PLACEHOLDER.findall(value) if ref in fleet.parameters and not fleet.parameters[ref].trusted
+        ]
+        for ref in untrusted:
+            yield ConfigIssue(
+                f"{path}.parameters.{ref}.trusted",
+                False,
+                f"attribute {name!r} ({value!r}) decides authorization but {{{ref}}} is a value the device chooses "
+                "in RegisterThing; set trusted: true so the pre-provisioning hook takes it from the allowlist "
+                "entry (or the parameter's default) instead",
+            )
+        literal = not PLACEHOLDER.findall(value)
+        if literal and value not in allowed:
+            yield ConfigIssue(
+                f"{field}.{name}", list(allowed), f"the template always sets {name}={value!r}, which is not allowed"
+            )
 
 
 def _thing_name(fleet: Fleet, path: str) -> Iterator[ConfigIssue]:

@@ -9,6 +9,8 @@ bad template evaluation 400 ``InvalidRequestException``, throttling 429 ``Thrott
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import threading
 import time
@@ -250,9 +252,14 @@ class ProvisioningService:
                     raise ServiceError(400, "InvalidRequestException", "The template names another certificate.")
                 self.registry.set_certificate_status(cert.id, planned.status, db)
             for policy in plan.policies:
-                if policy.name is None:
-                    raise ServiceError(400, "InvalidRequestException", "Inline template policies are not served yet.")
-                self.registry.attach_policy(policy.name, cert_arn, db)
+                name = policy.name
+                if name is None:
+                    # A template's inline PolicyDocument becomes a policy named by the document's hash
+                    # (AWS IoT's documented naming); identical documents share it.
+                    text = json.dumps(policy.document, sort_keys=True, separators=(",", ":"))
+                    name = hashlib.sha256(text.encode()).hexdigest()
+                    db.execute("INSERT OR IGNORE INTO policies VALUES (?, ?)", (name, json.dumps(policy.document)))
+                self.registry.attach_policy(name, cert_arn, db)
             self.registry.attach_thing_principal(db, thing.name, cert_arn)
 
     def sweep_expired(self) -> list[str]:

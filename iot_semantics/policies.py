@@ -16,7 +16,8 @@ size checks (config and constructs) with ``arns.WORST_CASE_IOT_ARN_PREFIX``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from iot_semantics import topics, variables
@@ -38,6 +39,11 @@ class DeviceTopicAccess:
     jobs: bool = True
     defender_metrics_format: topics.PayloadFormat | None = None
     tunnel_notify: bool = False
+    #: Registry-based authorization: attribute name -> the values one of which it must hold to connect.
+    required_attributes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Greengrass client devices: the fixed start of the fleet's thing names (``greengrass:Discover``
+    #: is an HTTPS call, where thing policy variables are not set, so the fleet's names scope it).
+    greengrass_discover_prefix: str | None = None
 
 
 def _ns(namespace: str) -> str:
@@ -52,7 +58,7 @@ def device_policy_document(access: DeviceTopicAccess, arn_prefix: str) -> dict[s
     publish = [f"{_ns(ns)}/*" for ns in access.publish_namespaces]
     subscribe = [f"{_ns(ns)}/*" for ns in access.subscribe_namespaces]
     receive = list(subscribe)
-    reserved: list[str] = []  # topic filters of the switched-on AWS services, for Subscribe
+    reserved: list[str] = []  # topic filters of the switched-on AWS services, for Subscribe and Receive
     if access.shadow:
         publish.append(f"{topics.shadow_prefix(me)}/*")  # get/update/delete of own classic and named shadows
         reserved.append(f"{topics.shadow_prefix(me)}/*")
@@ -64,27 +70,30 @@ def device_policy_document(access: DeviceTopicAccess, arn_prefix: str) -> dict[s
         publish.append(metrics)
         reserved.append(f"{metrics}/*")  # its /accepted and /rejected
     if access.tunnel_notify:
+        # Exactly this thing's notify topic: it carries the destination access token of its tunnels.
         reserved.append(topics.tunnels_notify_topic(me))
     if reserved:
-        # '*': Receive is checked on delivery to a subscription, which Subscribe above already limits
-        # to the switched-on services; one resource for all of this thing's reserved topics keeps the
-        # document under the 2048-character quota (AWS's audit treats this pattern as compliant).
+        # '*' below this thing's own level only: Receive is checked on delivery to a subscription,
+        # which Subscribe above already limits to the switched-on services; one resource for all of
+        # this thing's reserved topics keeps the document under the 2048-character quota (AWS's
+        # audit treats this pattern as compliant). No other thing's topics match it.
         receive.append(f"{topics.thing_prefix(me)}/*")
     subscribe += reserved
 
     def arns(kind: str, names: list[str]) -> list[str]:
         return [iot_arn(arn_prefix, f"{kind}/{t}") for t in names]
 
+    equals: dict[str, Any] = {variables.THING_TYPE_NAME: access.thing_type_name}
+    for name, values in sorted(access.required_attributes.items()):
+        # The registry's value, set by the template from trusted parameters only (config checks).
+        equals[variables.attribute(name)] = values[0] if len(values) == 1 else list(values)
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ConnectAsOwnThing",
             "Effect": "Allow",
             "Action": "iot:Connect",
             "Resource": iot_arn(arn_prefix, f"client/{me}"),
-            "Condition": {
-                "Bool": {variables.IS_ATTACHED: "true"},
-                "StringEquals": {variables.THING_TYPE_NAME: access.thing_type_name},
-            },
+            "Condition": {"Bool": {variables.IS_ATTACHED: "true"}, "StringEquals": equals},
         }
     ]
     for sid, action, kind, names in (
@@ -94,6 +103,128 @@ def device_policy_document(access: DeviceTopicAccess, arn_prefix: str) -> dict[s
     ):
         if names:
             statements.append({"Sid": sid, "Effect": "Allow", "Action": action, "Resource": arns(kind, names)})
+    if access.greengrass_discover_prefix is not None:
+        statements.append(
+            {
+                "Sid": "DiscoverGreengrassCores",
+                "Effect": "Allow",
+                "Action": "greengrass:Discover",
+                # '*' after the fleet's fixed name start: Discover is HTTPS, where thing policy
+                # variables are not set; it returns only connectivity data of associated cores.
+                "Resource": iot_arn(arn_prefix, f"thing/{access.greengrass_discover_prefix}*"),
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+# Greengrass V2 core devices ------------------------------------------------------------------------
+
+#: The client-ID separator of a core's extra connections (``<thing>#2``, ``<thing>#3``, ...); thing
+#: names cannot hold '#', so ``<thing>#*`` never matches another thing's name or client IDs.
+CORE_CLIENT_ID_SEPARATOR = "#"
+#: The data-plane actions every core needs (fact sheet 7.3; AWS documents them on '*').
+GREENGRASS_CORE_ACTIONS = (
+    "greengrass:GetComponentVersionArtifact",
+    "greengrass:ResolveComponentCandidates",
+    "greengrass:GetDeploymentConfiguration",
+)
+#: A core serving client devices (fact sheet 7.3): on '*' ...
+CLIENT_DEVICE_AUTH_ACTIONS = ("greengrass:PutCertificateAuthorities", "greengrass:VerifyClientDeviceIdentity")
+#: ... and on the core's own thing.
+CONNECTIVITY_ACTIONS = ("greengrass:GetConnectivityInfo", "greengrass:UpdateConnectivityInfo")
+
+
+@dataclass(frozen=True)
+class CoreAccess:
+    """What one Greengrass core may use; built per core with its own thing name."""
+
+    role_alias_name: str
+    publish_namespaces: tuple[str, ...] = ()
+    subscribe_namespaces: tuple[str, ...] = ()
+    shadow: bool = True
+    jobs: bool = True
+    defender_metrics_format: topics.PayloadFormat | None = None
+    tunnel_notify: bool = False
+    #: Fixed starts of the thing names of the client devices the core serves (client device auth).
+    client_device_prefixes: tuple[str, ...] = ()
+
+
+def core_policy_document(access: CoreAccess, thing: str, arn_prefix: str) -> dict[str, Any]:
+    """The IoT policy of the one core named ``thing`` (AWS's minimal core policy, fact sheet 7.3).
+
+    Greengrass does not support thing policy variables for core devices, so the document names the
+    core itself: each core gets its own policy from the provisioning template. Every resource is the
+    exact thing name followed by '/', '#' or nothing; no thing name holds those characters, so
+    ``gw-1`` reaches nothing of ``gw-10``. Statements carry no Sid: the document is repeated per core
+    and must fit AWS IoT's 2048-character quota with the longest thing name.
+    """
+    ns = [n.replace(THING_NAME_PLACEHOLDER, thing) for n in access.publish_namespaces]
+    sub_ns = [f"{n.replace(THING_NAME_PLACEHOLDER, thing)}/*" for n in access.subscribe_namespaces]
+    own = topics.thing_prefix(thing)
+    # 'greengrass*': the nucleus's health topics greengrass/health/json and greengrassv2/health/json.
+    publish = [f"{own}/greengrass*/health/json", *(f"{n}/*" for n in ns)]
+    subscribe = list(sub_ns)
+    if access.shadow:
+        publish.append(f"{topics.shadow_prefix(thing)}/*")
+        subscribe.append(f"{topics.shadow_prefix(thing)}/*")
+    if access.jobs:
+        publish.append(f"{topics.jobs_prefix(thing)}/*")
+        subscribe.append(f"{topics.jobs_prefix(thing)}/*")
+    if access.defender_metrics_format:
+        metrics = topics.defender_metrics_topic(thing, access.defender_metrics_format)
+        publish.append(metrics)
+        subscribe.append(f"{metrics}/*")
+    if access.tunnel_notify:
+        subscribe.append(topics.tunnels_notify_topic(thing))
+    # '*' below this core's own '$aws/things/<thing>/' level: delivery needs a subscription, which
+    # Subscribe limits; no other thing's topics match it.
+    receive = [f"{own}/*", *sub_ns]
+
+    def arns(kind: str, names: list[str]) -> list[str]:
+        return [iot_arn(arn_prefix, f"{kind}/{t}") for t in names]
+
+    statements: list[dict[str, Any]] = [
+        {
+            "Effect": "Allow",
+            "Action": "iot:Connect",
+            # '*' after '#': the nucleus opens <thing>#2, <thing>#3, ... past 50 subscriptions.
+            "Resource": arns("client", [thing, f"{thing}{CORE_CLIENT_ID_SEPARATOR}*"]),
+        },
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": arns("topic", publish)},
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": arns("topicfilter", subscribe)},
+        {"Effect": "Allow", "Action": "iot:Receive", "Resource": arns("topic", receive)},
+        {
+            "Effect": "Allow",
+            "Action": "iot:AssumeRoleWithCertificate",
+            "Resource": iot_arn(arn_prefix, f"rolealias/{access.role_alias_name}"),
+        },
+        {
+            "Effect": "Allow",
+            "Action": [
+                *GREENGRASS_CORE_ACTIONS,
+                *(CLIENT_DEVICE_AUTH_ACTIONS if access.client_device_prefixes else ()),
+            ],
+            # '*': AWS documents these data-plane actions on '*' (component and deployment ARNs are
+            # chosen by deployments, not by the core; client device auth has no resource type).
+            "Resource": "*",
+        },
+        {
+            "Effect": "Allow",
+            "Action": [
+                "greengrass:ListThingGroupsForCoreDevice",
+                *(CONNECTIVITY_ACTIONS if access.client_device_prefixes else ()),
+            ],
+            "Resource": iot_arn(arn_prefix, f"thing/{thing}"),
+        },
+    ]
+    if access.client_device_prefixes:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": "greengrass:VerifyClientDeviceIoTCertificateAssociation",
+                "Resource": arns("thing", [f"{p}*" for p in access.client_device_prefixes]),
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -19,6 +19,7 @@ from constructs_lib.fleet_provisioning import FleetProvisioning
 from constructs_lib.provisioning_hook import PreProvisioningHook
 from constructs_lib.provisioning_template import FleetProvisioningTemplate
 from constructs_lib.registry import ThingRegistry
+from constructs_lib.tunnel_operator import TunnelOperatorRole
 from contracts import outputs
 from stacks import plans
 
@@ -50,7 +51,11 @@ class FleetProvisioningStack(Stack):
             if built.claim_certificate is not None:
                 key = outputs.fleet_key(fleet.name, outputs.FleetOutput.CLAIM_CERTIFICATE_ID)
                 CfnOutput(self, key, value=built.claim_certificate.certificate_id)
+            if built.token_exchange_role is not None:
+                key = outputs.fleet_key(fleet.name, outputs.FleetOutput.TOKEN_EXCHANGE_ROLE_ARN)
+                CfnOutput(self, key, value=built.token_exchange_role.role.role_arn)
         self.operator = self._factory_operator(config)
+        self.tunnel_operator = self._tunnel_operator(config)
         CfnOutput(
             self,
             outputs.ALLOWLIST_TABLE_NAME,
@@ -79,6 +84,32 @@ class FleetProvisioningStack(Stack):
         )
         return operator
 
+    def _tunnel_operator(self, config: FleetConfig) -> TunnelOperatorRole | None:
+        plan = plans.tunnel_operator_plan(config)
+        if plan is None:
+            return None
+        principals: list[iam.IPrincipal] = [iam.ArnPrincipal(a) for a in plan.principals]
+        operator = TunnelOperatorRole(
+            self,
+            "TunnelOperator",
+            principals=principals or [iam.AccountRootPrincipal()],
+            thing_group_names=plan.thing_group_names,
+            services=plan.services,
+            scope_value=plan.scope_value,
+            max_lifetime_minutes=plan.max_lifetime_minutes,
+            external_id=plan.external_id,
+            require_mfa=plan.require_mfa,
+        )
+        for group in plan.thing_group_names:  # the groups its conditions name exist first
+            operator.role.node.add_dependency(self.registry.thing_groups[group])
+        CfnOutput(
+            self,
+            outputs.TUNNEL_OPERATOR_ROLE_ARN,
+            value=operator.role.role_arn,
+            description="Role an operator assumes to open secure tunnels to the named thing groups",
+        )
+        return operator
+
     def _outputs(self, values: Mapping[str, str]) -> None:
         for key, value in values.items():
             CfnOutput(self, key, value=value)
@@ -91,7 +122,7 @@ class FleetProvisioningStack(Stack):
 
     @property
     def device_policies(self) -> dict[str, DevicePolicy]:
-        return {name: f.device_policy for name, f in self.fleets.items()}
+        return {name: f.device_policy for name, f in self.fleets.items() if f.device_policy is not None}
 
     @property
     def hooks(self) -> dict[str, PreProvisioningHook]:

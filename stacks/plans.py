@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from config import Fleet, FleetConfig
 from config.defender import Behavior
 from config.defender.catalogue import ml_behaviors, rules_behaviors
-from config.patterns import parse_name_template
+from config.patterns import max_width, parse_name_template
 from constructs_lib.audit import AuditScheduleDef
-from constructs_lib.fleet_provisioning import ClaimSpec, FleetSpec
+from constructs_lib.fleet_provisioning import ClaimSpec, CoreSpec, FleetSpec
 from constructs_lib.provisioning_template import TemplateParameter, ThingSpec
 from constructs_lib.registry import ThingGroupSpec, ThingTypeSpec
 from constructs_lib.security_profile import BehaviorDef
-from contracts.outputs import FleetOutput, fleet_key, pascal
+from constructs_lib.token_exchange_role import CREDENTIALS_THING_NAME, ArtifactGrant
+from contracts.outputs import KIND_DEVICE, KIND_GREENGRASS_CORE, FleetOutput, fleet_key, pascal
 from iot_semantics import defender as dd
+from iot_semantics import limits
+from iot_semantics.policies import THING_NAME_PLACEHOLDER
 
 # Fleet provisioning -------------------------------------------------------------------------------
 
@@ -62,6 +65,38 @@ def _claim(config: FleetConfig, fleet: Fleet) -> ClaimSpec | None:
     )
 
 
+def thing_name_max_length(fleet: Fleet) -> int:
+    """The longest thing name the fleet's parameter patterns allow (128 when a pattern is unbounded)."""
+    total = 0
+    for text, is_param in parse_name_template(fleet.thing_name).parts:
+        if not is_param:
+            total += len(text)
+            continue
+        param = fleet.parameters.get(text)
+        width = max_width(param.pattern) if param else None
+        if width is None:
+            return limits.THING_NAME_MAX
+        total += width
+    return min(total, limits.THING_NAME_MAX)
+
+
+def _core(config: FleetConfig, fleet: Fleet) -> CoreSpec | None:
+    gg = fleet.greengrass
+    if fleet.kind != KIND_GREENGRASS_CORE or gg is None:
+        return None
+    return CoreSpec(
+        access=config.core_access_of(fleet),
+        core_thing_group_name=config.core_thing_group_of(fleet),
+        credential_duration_seconds=gg.credential_duration_seconds,
+        max_session_duration_seconds=gg.max_session_duration_seconds,
+        artifacts=tuple(
+            ArtifactGrant(a.bucket, a.prefix.replace(THING_NAME_PLACEHOLDER, CREDENTIALS_THING_NAME))
+            for a in gg.artifacts
+        ),
+        thing_name_max_length=thing_name_max_length(fleet),
+    )
+
+
 def fleet_spec(config: FleetConfig, fleet: Fleet) -> FleetSpec:
     params = fleet.parameters
     return FleetSpec(
@@ -84,6 +119,8 @@ def fleet_spec(config: FleetConfig, fleet: Fleet) -> FleetSpec:
         device_configuration=dict(fleet.device_configuration),
         enabled=fleet.provisioning.enabled,
         claim=_claim(config, fleet),
+        core=_core(config, fleet),
+        trusted_parameters=tuple(k for k, p in params.items() if p.trusted),
     )
 
 
@@ -91,17 +128,48 @@ def fleet_outputs(spec: FleetSpec) -> dict[str, str]:
     """The fleet's outputs the factory CLI reads (``contracts.outputs``), but the claim certificate ID."""
     out = {
         FleetOutput.TEMPLATE_NAME: spec.template_name,
-        FleetOutput.DEVICE_POLICY_NAME: spec.device_policy_name,
+        FleetOutput.KIND: KIND_DEVICE if spec.core is None else KIND_GREENGRASS_CORE,
         FleetOutput.THING_NAME_TEMPLATE: spec.thing.name,
         FleetOutput.SERIAL_PARAMETER: spec.serial_parameter,
         FleetOutput.PARAMETER_PATTERNS: json.dumps(dict(spec.parameter_patterns), sort_keys=True),
         FleetOutput.PARAMETER_DEFAULTS: json.dumps(dict(spec.parameter_defaults), sort_keys=True),
         FleetOutput.PUBLISH_NAMESPACES: json.dumps(list(spec.access.publish_namespaces)),
     }
+    if spec.core is None:
+        out[FleetOutput.DEVICE_POLICY_NAME] = spec.device_policy_name
+    else:
+        out[FleetOutput.ROLE_ALIAS_NAME] = spec.core.access.role_alias_name
+        out[FleetOutput.CORE_THING_GROUP] = spec.core.core_thing_group_name
     if spec.claim is not None:
         out[FleetOutput.CLAIM_POLICY_NAME] = spec.claim.policy_name
         out[FleetOutput.CLAIM_CLIENT_ID_PREFIX] = spec.claim.client_id_prefix
     return {fleet_key(spec.name, output): value for output, value in out.items()}
+
+
+@dataclass(frozen=True)
+class TunnelOperatorPlan:
+    principals: tuple[str, ...]
+    thing_group_names: tuple[str, ...]
+    services: tuple[str, ...]
+    scope_value: str
+    max_lifetime_minutes: int
+    external_id: str | None
+    require_mfa: bool
+
+
+def tunnel_operator_plan(config: FleetConfig) -> TunnelOperatorPlan | None:
+    t = config.tunneling
+    if not t.enabled:
+        return None
+    return TunnelOperatorPlan(
+        principals=t.operator_principals,
+        thing_group_names=tuple(config.thing_group_name(g) for g in t.thing_groups),
+        services=t.services,
+        scope_value=config.qualified("tunnels"),
+        max_lifetime_minutes=t.max_lifetime_minutes,
+        external_id=t.external_id,
+        require_mfa=t.require_mfa,
+    )
 
 
 # Device Defender ----------------------------------------------------------------------------------

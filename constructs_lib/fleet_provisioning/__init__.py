@@ -1,3 +1,3 @@
-from constructs_lib.fleet_provisioning.infrastructure import ClaimSpec, FleetProvisioning, FleetSpec
+from constructs_lib.fleet_provisioning.infrastructure import ClaimSpec, CoreSpec, FleetProvisioning, FleetSpec
 
-__all__ = ["ClaimSpec", "FleetProvisioning", "FleetSpec"]
+__all__ = ["ClaimSpec", "CoreSpec", "FleetProvisioning", "FleetSpec"]

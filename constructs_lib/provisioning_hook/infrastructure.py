@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aws_cdk import Aws, Duration, RemovalPolicy
@@ -36,6 +36,7 @@ class PreProvisioningHook(Construct):
         parameter_patterns: Mapping[str, str],
         parameter_defaults: Mapping[str, str],
         thing_name_template: str,
+        trusted_parameters: Sequence[str] = (),
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
     ) -> None:
         super().__init__(scope, id_)
@@ -84,6 +85,7 @@ class PreProvisioningHook(Construct):
                 "PARAMETER_PATTERNS": json.dumps(dict(parameter_patterns), sort_keys=True),
                 "PARAMETER_DEFAULTS": json.dumps(dict(parameter_defaults), sort_keys=True),
                 "THING_NAME_TEMPLATE": thing_name_template,
+                **({"TRUSTED_PARAMETERS": json.dumps(sorted(trusted_parameters))} if trusted_parameters else {}),
             },
         )
 

@@ -26,8 +26,9 @@ class ProvisioningRole(Construct):
         thing_name_prefix: str,
         thing_type_name: str,
         thing_group_names: Sequence[str],
-        device_policy_name: str,
+        device_policy_name: str | None,
     ) -> None:
+        """``device_policy_name`` None: the template gives each device its own policy document."""
         super().__init__(scope, id_)
         self.role = iot_service_role(
             self, "Role", description=f"Runs fleet provisioning for things named {thing_name_prefix}*"
@@ -54,10 +55,19 @@ class ProvisioningRole(Construct):
                 actions=["iot:DescribeThingType"],
                 resources=[f"{IOT_ARN_PREFIX}:thingtype/{thing_type_name}"],
             ),
-            iam.PolicyStatement(
-                sid="AttachTheDevicePolicy",
-                actions=["iot:GetPolicy", "iot:AttachPolicy", "iot:AttachPrincipalPolicy"],
-                resources=[f"{IOT_ARN_PREFIX}:policy/{device_policy_name}"],
+            (
+                iam.PolicyStatement(
+                    sid="AttachTheDevicePolicy",
+                    actions=["iot:GetPolicy", "iot:AttachPolicy", "iot:AttachPrincipalPolicy"],
+                    resources=[f"{IOT_ARN_PREFIX}:policy/{device_policy_name}"],
+                )
+                if device_policy_name is not None
+                else iam.PolicyStatement(
+                    sid="CreateAndAttachEachDevicesOwnPolicy",
+                    actions=["iot:CreatePolicy", "iot:GetPolicy", "iot:AttachPolicy", "iot:AttachPrincipalPolicy"],
+                    # 'policy/*': AWS IoT names a template's inline policy by the hash of its document.
+                    resources=[f"{IOT_ARN_PREFIX}:policy/*"],
+                )
             ),
             iam.PolicyStatement(
                 sid="ActivateNewDeviceCertificates",
@@ -87,6 +97,14 @@ class ProvisioningRole(Construct):
             "AWS IoT activates and attaches the device's new certificate, whose ID exists only at "
             "RegisterThing time; the actions are limited to describe/update/attach-policy.",
         )
+        if device_policy_name is None:
+            nag.acknowledge(
+                self.policy,
+                "IAM5",
+                nag.iot_resource_finding("policy/*"),
+                "Each device gets its own policy from the template's PolicyDocument, which AWS IoT names by "
+                "the document's hash; only AWS IoT running this template's fixed body assumes the role.",
+            )
         if thing_name_prefix:
             nag.acknowledge(
                 self.policy,

@@ -8,6 +8,7 @@ certificate is activated and gets the fleet's policy.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import Any
 from iot_semantics.template_eval import CERTIFICATE_ID as CERTIFICATE_ID_PARAMETER
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+#: Stands for the thing's name in a per-device policy document until the body is rendered.
+THING_NAME_SENTINEL = "@@THING_NAME@@"
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,47 @@ def expression(text: str, parameters: Mapping[str, TemplateParameter]) -> Any:
     return {"Fn::Join": ["", parts]}
 
 
+def _parts(value: Any) -> list[Any]:
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return list(value["Fn::Join"][1])
+    return [value] if value != "" else []
+
+
+def per_device_policy(document: Mapping[str, Any], thing_name: str, parameters: Mapping[str, TemplateParameter]) -> Any:
+    """``document`` (naming the thing as ``THING_NAME_SENTINEL``) as the JSON string AWS IoT creates
+    the device's own policy from: ``Fn::Join`` of the document's text and the thing-name parameters."""
+    text = json.dumps(document, separators=(",", ":"))
+    pieces = text.split(THING_NAME_SENTINEL)
+    name = _parts(expression(thing_name, parameters))
+    joined: list[Any] = []
+    for i, piece in enumerate(pieces):
+        if i:
+            joined += name
+        if piece:
+            if joined and isinstance(joined[-1], str):
+                joined[-1] += piece
+            else:
+                joined.append(piece)
+    merged: list[Any] = []
+    for part in joined:
+        if merged and isinstance(part, str) and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return {"Fn::Join": ["", merged]}
+
+
 def template_body(
     *,
     parameters: Mapping[str, TemplateParameter],
     thing: ThingSpec,
-    policy_name: str,
+    policy_name: str | None = None,
+    policy_document: Mapping[str, Any] | None = None,
     device_configuration: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The body; the device gets the named policy, or ``policy_document`` as its own policy."""
+    if (policy_name is None) == (policy_document is None):
+        raise ValueError("give exactly one of policy_name and policy_document")
     params: dict[str, Any] = {}
     for name, spec in parameters.items():
         params[name] = {"Type": "String"} if spec.default is None else {"Type": "String", "Default": spec.default}
@@ -91,7 +128,14 @@ def template_body(
                 "Properties": {"CertificateId": {"Ref": CERTIFICATE_ID_PARAMETER}, "Status": "ACTIVE"},
                 "OverrideSettings": {"Status": "REPLACE"},
             },
-            "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": policy_name}},
+            "policy": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": (
+                    {"PolicyName": policy_name}
+                    if policy_document is None
+                    else {"PolicyDocument": per_device_policy(policy_document, thing.name, parameters)}
+                ),
+            },
         },
     }
     if device_configuration:

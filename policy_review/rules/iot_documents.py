@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from iot_semantics import limits
@@ -44,10 +45,27 @@ UNKNOWN_VARIABLE = Rule(
 )
 
 
+#: The longest values CloudFormation's pseudo parameters take (what an ARN of the policy renders to
+#: in the longest region); the placeholders themselves are not what AWS IoT counts.
+_WORST_PSEUDO = {
+    "${AWS::Partition}": "aws-us-gov",
+    "${AWS::Region}": "ap-southeast-15",
+    "${AWS::AccountId}": "123456789012",
+    "${AWS::URLSuffix}": "amazonaws.com",
+}
+
+
+def _rendered_size(document: object) -> int:
+    text = json.dumps(document)
+    for placeholder, value in _WORST_PSEUDO.items():
+        text = text.replace(placeholder, value)
+    return limits.non_whitespace_length(text)
+
+
 def _size(review: Review) -> Iterator[Found]:
     for policy in review.inv.policies:
         if policy.kind == "iot":
-            size = limits.non_whitespace_length(policy.document)
+            size = _rendered_size(policy.document)
             if size > limits.POLICY_DOCUMENT_MAX_NON_WHITESPACE:
                 yield Found(
                     policy,

@@ -192,7 +192,7 @@ def test_defaults_give_device_side_behaviours_only_to_agent_fleets(tmp_path: Pat
     data["fleets"][1]["features"]["defender_metrics"] = False
     del data["defender"]["fleets"]["gateways"]["listening_tcp_ports"]  # it would have no effect (refused)
     config = fleet_config.load(write_config(tmp_path, data))
-    sensors, gateways = config.fleets
+    sensors, gateways, _cores = config.fleets
     assert sensors.features.defender_metrics
     assert not gateways.features.defender_metrics
     sensor_metrics = {b.metric for b in rules_behaviors(config.defender.detect_of("sensors"), agent=True)}

@@ -207,7 +207,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     (
         "duplicate fleet names",
         lambda d: d["fleets"].append(copy.deepcopy(d["fleets"][0])),
-        "fleets[2].name: 'sensors'",
+        "fleets[3].name: 'sensors'",
         "another fleet already has this name",
     ),
 ]

@@ -70,7 +70,7 @@ class TestAuditNames:
 class TestProfiles:
     def test_every_alert_target_key_is_sns(self, tpl: dict[str, Any]) -> None:
         profiles = resources_of(tpl, "AWS::IoT::SecurityProfile")
-        assert len(profiles) == 3  # sensors rules, gateways rules, gateways ML
+        assert len(profiles) == 4  # sensors rules, gateways rules, gateways ML, cores rules
         for profile in profiles.values():
             assert list(profile["Properties"]["AlertTargets"]) == ["SNS"]
 
@@ -199,12 +199,17 @@ class TestAlarms:
 
     def test_violations_alarm_per_profile(self, tpl: dict[str, Any]) -> None:
         profiles = {a["Dimensions"][0]["Value"] for a in self._alarms(tpl) if a["MetricName"] == "Violations"}
-        assert profiles == {"acme-dev-sensors-rules", "acme-dev-gateways-rules", "acme-dev-gateways-ml"}
+        assert profiles == {
+            "acme-dev-sensors-rules",
+            "acme-dev-gateways-rules",
+            "acme-dev-gateways-ml",
+            "acme-dev-cores-rules",
+        }
 
     def test_provisioning_alarms(self, tpl: dict[str, Any]) -> None:
         alarms = self._alarms(tpl)
         failed = {a["Dimensions"][0]["Value"] for a in alarms if a["MetricName"] == "RegisterThingFailed"}
-        assert failed == {"acme-dev-sensors", "acme-dev-gateways"}
+        assert failed == {"acme-dev-sensors", "acme-dev-gateways", "acme-dev-cores"}
         assert any(a["MetricName"] == "CreateCertificateFromCsrFailed" for a in alarms)
         (rate,) = [a for a in alarms if a["MetricName"] == "ApproximateNumberOfThingsRegistered"]
         assert rate["Dimensions"][0]["Name"] == "ClaimCertificateId"

@@ -19,7 +19,7 @@ def load(tmp_path: Path, data: dict[str, Any] | None = None) -> fleet_config.Fle
 
 def test_fleet_spec_carries_the_names_and_the_policy_access(tmp_path: Path) -> None:
     config = load(tmp_path)
-    sensors, gateways = (plans.fleet_spec(config, f) for f in config.fleets)
+    sensors, gateways, cores = (plans.fleet_spec(config, f) for f in config.fleets)
     assert sensors.template_name == "acme-dev-sensors"
     assert sensors.device_policy_name == "acme-dev-sensors-device"
     assert sensors.thing.name == "sensor-{SerialNumber}"
@@ -32,6 +32,15 @@ def test_fleet_spec_carries_the_names_and_the_policy_access(tmp_path: Path) -> N
     assert sensors.claim.client_id_prefix == "claim.acme-dev-sensors."
     assert sensors.claim.csr_pem is None, "no CSR in the example: no claim certificate"
     assert sensors.claim.certificate_id_parameter == "/acme/dev/fleets/sensors/claim-certificate-id"
+    assert sensors.core is None and gateways.core is None
+    assert gateways.trusted_parameters == ("SiteCode",)
+    assert dict(gateways.access.required_attributes) == {"site": ("pla01", "pla02")}
+    assert cores.core is not None
+    assert cores.core.access.role_alias_name == "acme-dev-cores-tes"
+    assert cores.core.core_thing_group_name == "acme-dev-plant-a-cores"
+    assert cores.core.access.client_device_prefixes == ("sensor-",)
+    assert cores.core.thing_name_max_length == len("core-pla01-GC12345678")
+    assert [a.prefix for a in cores.core.artifacts] == ["components/", "devices/${credentials-iot:ThingName}/"]
 
 
 def test_fleet_outputs_read_back_through_the_contract(tmp_path: Path) -> None:
@@ -44,6 +53,10 @@ def test_fleet_outputs_read_back_through_the_contract(tmp_path: Path) -> None:
     assert fleets["gateways"].parameter_defaults == {"SiteCode": "pla01"}
     assert fleets["sensors"].claim_client_id_prefix == "claim.acme-dev-sensors."
     assert fleets["sensors"].claim_certificate_id is None
+    assert fleets["sensors"].kind == outputs.KIND_DEVICE
+    assert fleets["cores"].kind == outputs.KIND_GREENGRASS_CORE
+    assert fleets["cores"].role_alias_name == "acme-dev-cores-tes"
+    assert fleets["cores"].core_thing_group == "acme-dev-plant-a-cores"
 
 
 def test_the_synthesized_outputs_follow_the_contract(synth: Synth) -> None:
@@ -63,7 +76,12 @@ def test_the_synthesized_outputs_follow_the_contract(synth: Synth) -> None:
 def test_detection_plans_give_rules_to_every_fleet_and_ml_where_asked(tmp_path: Path) -> None:
     config = load(tmp_path)
     by_id = {p.construct_id: p for p in plans.detection_plans(config)}
-    assert set(by_id) == {"FleetSensorsRulesProfile", "FleetGatewaysRulesProfile", "FleetGatewaysMlProfile"}
+    assert set(by_id) == {
+        "FleetSensorsRulesProfile",
+        "FleetGatewaysRulesProfile",
+        "FleetGatewaysMlProfile",
+        "FleetCoresRulesProfile",
+    }
     ml = by_id["FleetGatewaysMlProfile"]
     assert ml.alarm_id == "ViolationsGatewaysMl"
     assert ml.profile_name == "acme-dev-gateways-ml"

@@ -12,8 +12,14 @@ is allowed again; a different certificate is allowed only when the item says
 ``allow_reprovision``. Trusted per-device values stored with the serial (``parameters`` map) are
 returned as ``parameterOverrides`` and replace what the device sent.
 
+*Trusted* parameters (``TRUSTED_PARAMETERS``) never take the device's value: the hook always
+overrides them, with the stored value or else the parameter's default; one that has neither is
+required in the allowlist entry (the claim's condition checks it, so a missing value denies
+before the serial is claimed). Thing attributes that authorization depends on are built from them.
+
 Environment: ``ALLOWLIST_TABLE``, ``FLEET_NAME``, ``SERIAL_PARAMETER``, ``PARAMETER_PATTERNS``
-(JSON ``{name: regex}``), ``PARAMETER_DEFAULTS`` (JSON ``{name: value}``), ``THING_NAME_TEMPLATE``.
+(JSON ``{name: regex}``), ``PARAMETER_DEFAULTS`` (JSON ``{name: value}``), ``THING_NAME_TEMPLATE``,
+``TRUSTED_PARAMETERS`` (JSON list, optional).
 """
 
 from __future__ import annotations
@@ -53,6 +59,12 @@ class Settings:
         self.patterns: dict[str, str] = json.loads(env["PARAMETER_PATTERNS"])
         self.defaults: dict[str, str] = json.loads(env.get("PARAMETER_DEFAULTS", "{}"))
         self.thing_name_template = env["THING_NAME_TEMPLATE"]
+        self.trusted: tuple[str, ...] = tuple(json.loads(env.get("TRUSTED_PARAMETERS", "[]")))
+
+    @property
+    def required_stored(self) -> tuple[str, ...]:
+        """Trusted parameters without a default: the allowlist entry must hold them."""
+        return tuple(t for t in self.trusted if t not in self.defaults)
 
 
 _settings: Settings | None = None
@@ -79,9 +91,13 @@ def validate_parameters(settings: Settings, parameters: object) -> dict[str, str
     unknown = sorted(set(parameters) - set(settings.patterns))
     if unknown:
         raise Denied(f"unknown parameters {unknown}")
-    values = {**settings.defaults, **parameters}
+    # A trusted parameter's value never comes from the device.
+    sent = {k: v for k, v in parameters.items() if k not in settings.trusted}
+    values = {**settings.defaults, **sent}
     for name, pattern in settings.patterns.items():
         if name not in values:
+            if name in settings.required_stored:
+                continue  # comes from the allowlist entry
             raise Denied(f"parameter {name} is missing")
         if not re.fullmatch(pattern, values[name]):
             raise Denied(f"parameter {name} does not match {pattern}")
@@ -89,6 +105,8 @@ def validate_parameters(settings: Settings, parameters: object) -> dict[str, str
 
 
 def render_thing_name(template: str, values: dict[str, str]) -> str:
+    if any(m.group(1) not in values for m in _PLACEHOLDER.finditer(template)):
+        return ""  # a trusted value is not known yet: the name is recorded after the claim
     name = _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
     if not _THING_NAME.fullmatch(name):
         raise Denied("the thing name built from the parameters is not a valid thing name")
@@ -106,8 +124,16 @@ def _explain(client: Any, settings: Settings, serial: str, certificate_id: str) 
     status = item.get("status", {}).get("S")
     if status == REVOKED:
         return "serial is revoked"
-    if status == CLAIMED:
+    if (
+        status == CLAIMED
+        and item.get("claimed_certificate_id", {}).get("S") != certificate_id
+        and not item.get("allow_reprovision", {}).get("BOOL")
+    ):
         return "serial was already provisioned with another certificate and re-provisioning is not allowed"
+    stored = item.get("parameters", {}).get("M", {})
+    missing = [t for t in settings.required_stored if "S" not in stored.get(t, {})]
+    if missing:
+        return f"allowlist entry holds no value for trusted parameter(s) {', '.join(missing)}"
     return f"allowlist entry has status {status!r}"
 
 
@@ -126,8 +152,13 @@ def claim(
             ConditionExpression=(
                 "attribute_exists(serial) AND #status <> :revoked AND "
                 "(#status = :allowed OR allow_reprovision = :true OR claimed_certificate_id = :cert)"
+                + "".join(f" AND attribute_type(#p.#t{i}, :string)" for i in range(len(settings.required_stored)))
             ),
-            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeNames={
+                "#status": "status",
+                **({"#p": "parameters"} if settings.required_stored else {}),
+                **{f"#t{i}": t for i, t in enumerate(settings.required_stored)},
+            },
             ExpressionAttributeValues={
                 ":claimed": {"S": CLAIMED},
                 ":allowed": {"S": ALLOWED},
@@ -138,6 +169,7 @@ def claim(
                 ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
                 ":thing": {"S": thing},
                 ":one": {"N": "1"},
+                **({":string": {"S": "S"}} if settings.required_stored else {}),
             },
             ReturnValues="ALL_NEW",
         )
@@ -150,7 +182,8 @@ def claim(
 
 
 def overrides_from(item: dict[str, Any], settings: Settings) -> dict[str, str]:
-    """Trusted parameter values stored with the serial (declared, pattern-valid ones only)."""
+    """Trusted parameter values stored with the serial (declared, pattern-valid ones only), and for
+    every trusted parameter its stored value or else its default."""
     stored = item.get("parameters", {}).get("M", {})
     out: dict[str, str] = {}
     for name, value in stored.items():
@@ -161,6 +194,11 @@ def overrides_from(item: dict[str, Any], settings: Settings) -> dict[str, str]:
             out[name] = text
         else:
             LOG.warning(json.dumps({"event": "override_ignored", "parameter": name, "reason": "pattern"}))
+    for name in settings.trusted:
+        if name not in out:
+            if name not in settings.defaults:
+                raise Denied(f"allowlist entry holds no valid value for trusted parameter {name}")
+            out[name] = settings.defaults[name]
     return out
 
 
@@ -176,6 +214,8 @@ def decide(event: dict[str, Any], settings: Settings, client: Any) -> dict[str, 
     item = claim(client, settings, serial, certificate_id, claim_id, provisional)
     overrides = overrides_from(item, settings)
     thing = render_thing_name(settings.thing_name_template, {**values, **overrides})
+    if not thing:  # pragma: no cover - every placeholder is a declared parameter
+        raise Denied("the thing name cannot be built from the parameters")
     if thing != provisional:
         # A stored value changed the name (e.g. a site code): record the name the thing will get.
         client.update_item(

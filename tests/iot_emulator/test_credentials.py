@@ -20,6 +20,7 @@ import pytest
 
 from iot_emulator.double import Double
 from iot_emulator.provisioning import Knobs
+from tests.conftest import Synth
 from tests.iot_emulator import edge_assembly, x509_probe
 from tests.iot_emulator.helpers import identity
 
@@ -236,3 +237,21 @@ def test_create_thing_then_attach_then_credentials_for_that_thing(edge_double: D
         iot.create_thing(thingName=core.name)
     iot.attach_thing_principal(thingName=core.name, principal=edge_double.registry.cert_arn(core.certificate_id))
     assert get(edge_double, core, thing=core.name)[0] == 200
+
+
+@pytest.mark.skipif(not x509_probe.can_isolate(), reason="no network namespace (unshare) for port 443")
+def test_a_core_provisioned_by_the_cli_gets_credentials_through_awscrt_and_a_sensor_does_not(
+    synth: Synth, tmp_path: Path
+) -> None:
+    result = x509_probe.isolated([
+        sys.executable, "-m", "tests.iot_emulator.x509_probe", "--cdk-out", str(synth.outdir),
+        "--state", str(tmp_path / "state"), "--work", str(tmp_path / "work"), "--scenario", "cli",
+    ])  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answers["core"]["ok"], answers
+    assert not answers["sensor"]["ok"], answers
+    config = json.loads((tmp_path / "work" / "config.json").read_text())
+    assert config["system"]["thingName"] == "core-pla01-GC00000042"
+    # one copy of the key: on the device, none left on the station
+    assert not list((tmp_path / "work" / "cores" / "keys").glob("*.key"))

@@ -94,7 +94,57 @@ def fixture_scenario(double: Double, work: Path) -> list[Probe]:
     return probes
 
 
-SCENARIOS: dict[str, Callable[[Double, Path], list[Probe]]] = {"fixture": fixture_scenario}
+def _cli(*args: str) -> None:
+    """The factory CLI as a user runs it (its own process)."""
+    env = {
+        **os.environ, "AWS_ACCESS_KEY_ID": "factory", "AWS_SECRET_ACCESS_KEY": "factory",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "provisioning", *args], capture_output=True, text=True, env=env, check=False,
+        cwd=Path(__file__).resolve().parents[2], timeout=240,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"iot-provision {args[0]} exited {done.returncode}: {done.stdout}{done.stderr}")
+
+
+def cli_scenario(double: Double, work: Path) -> list[Probe]:
+    """The example app's synth: a core of fleet ``cores`` and a sensor, both provisioned by the factory CLI
+    (trusted user); the core's config.yaml says what the nucleus would call, and awscrt calls it."""
+    import yaml
+
+    outputs = work / "outputs.json"
+    core_serial, sensor_serial = "GC00000042", "SNX0000042"
+    double.allow_serial("cores", core_serial)
+    double.allow_serial("sensors", sensor_serial)
+    (work / "cores.csv").write_text(f"SerialNumber\n{core_serial}\n")
+    (work / "sensors.csv").write_text(f"SerialNumber,MacAddress\n{sensor_serial},AA:BB:CC:DD:EE:42\n")
+    common = ("--outputs", str(outputs), "--trusted-user", "--plaintext-keys", "--rate", "0")
+    _cli("run", str(work / "cores.csv"), "--fleet", "cores", "--work-dir", str(work / "cores"), *common)
+    _cli("run", str(work / "sensors.csv"), "--fleet", "sensors", "--work-dir", str(work / "sensors"), *common)
+    (config_file,) = (work / "cores" / "bundles").glob("*/greengrass/config.yaml")
+    config = yaml.safe_load(config_file.read_text())
+    nucleus = config["services"]["aws.greengrass.Nucleus"]["configuration"]
+    device_root = work / "device"  # what the config's rootpath stands for on the device
+    key = device_root / "private.key"
+    _cli("export-key", "--work-dir", str(work / "cores"), "--device", core_serial, "--out", str(key),
+         "--plaintext-keys", "--move")  # fmt: skip
+    if config["system"]["privateKeyPath"] != f"{config['system']['rootpath']}/private.key":
+        raise RuntimeError(f"config.yaml names another key: {config['system']['privateKeyPath']}")
+    if nucleus["iotCredEndpoint"] != double.endpoint.host:
+        raise RuntimeError(f"config.yaml names another credentials endpoint: {nucleus['iotCredEndpoint']}")
+    (work / "config.json").write_text(json.dumps(config))
+    (sensor_bundle,) = (work / "sensors" / "bundles").glob("*/device.json")
+    sensor = json.loads(sensor_bundle.read_text())
+    return [
+        Probe("core", config_file.parents[1] / "certificate.pem", key, config["system"]["thingName"],
+              nucleus["iotRoleAlias"]),
+        Probe("sensor", sensor_bundle.parent / "certificate.pem",
+              (sensor_bundle.parent / sensor["key"]["file"]).resolve(), sensor["thingName"], nucleus["iotRoleAlias"]),
+    ]  # fmt: skip
+
+
+SCENARIOS: dict[str, Callable[[Double, Path], list[Probe]]] = {"fixture": fixture_scenario, "cli": cli_scenario}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -247,3 +247,107 @@ def test_export_key_never_overwrites_nor_writes_into_the_work_dir(tmp_path: Path
     assert result.status == ExitStatus.USAGE
     assert "inside the work dir" in result.err
     assert not inside.exists()
+
+
+# run on the example's cores fleet, against the double ---------------------------------------------------
+
+
+def cores_run(outputs: Path, tmp_path: Path, serials: list[str], *extra: str) -> list[str]:
+    manifest_file = tmp_path / "cores.csv"
+    manifest_file.write_text("SerialNumber\n" + "".join(f"{s}\n" for s in serials))
+    return ["run", str(manifest_file), "--outputs", str(outputs), "--fleet", "cores", "--work-dir",
+            str(tmp_path / "work"), "--rate", "0", "--trusted-user", *extra]  # fmt: skip
+
+
+@pytest.fixture
+def operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "operator")  # boto3 reads the process environment
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator")
+
+
+@pytest.mark.integration
+def test_run_writes_the_nucleus_config_for_an_encrypted_file_key(
+    double: Any, outputs: Path, tmp_path: Path, passphrase_env: dict[str, str], operator: None
+) -> None:
+    serial = "GC10000001"
+    double.allow_serial("cores", serial)
+    result = cli(*cores_run(outputs, tmp_path, [serial], "--greengrass-root", "/opt/gg"), environ=passphrase_env)
+    assert result.status == ExitStatus.OK, result.text
+    bundle = tmp_path / "work" / "bundles" / f"core-pla01-{serial}"
+    config_file = bundle / "greengrass" / "config.yaml"
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+    config = yaml.safe_load(config_file.read_text())
+    endpoint = json.loads(outputs.read_text())["IotDouble"]
+    assert config["system"] == {
+        "certificateFilePath": "/opt/gg/certificate.pem", "privateKeyPath": "/opt/gg/private.key",
+        "rootCaPath": "/opt/gg/root-ca.pem", "rootpath": "/opt/gg", "thingName": f"core-pla01-{serial}",
+    }  # fmt: skip
+    nucleus = config["services"]["aws.greengrass.Nucleus"]["configuration"]
+    fleet = next(v for v in json.loads(outputs.read_text()).values() if "FleetNames" in v)
+    assert nucleus == {
+        "awsRegion": "eu-west-1", "iotRoleAlias": fleet["FleetCoresRoleAliasName"],
+        "iotDataEndpoint": endpoint["Endpoint"], "iotCredEndpoint": endpoint["CredentialProviderEndpoint"],
+        "mqtt": {"port": int(endpoint["Port"])},
+    }  # fmt: skip
+    # the station's key stays encrypted; config.yaml names where export-key puts it
+    assert (tmp_path / "work" / "keys" / f"{serial}.key").read_bytes().startswith(b"-----BEGIN ENCRYPTED")
+    assert "PRIVATE KEY" not in config_file.read_text()
+    device = json.loads((bundle / "device.json").read_text())
+    assert device["key"]["greengrassPrivateKeyPath"] == "/opt/gg/private.key"
+
+
+@pytest.mark.integration
+def test_run_with_token_keys_names_the_key_by_its_pkcs11_uri(
+    double: Any, outputs: Path, tmp_path: Path, softhsm: dict[str, str], operator: None
+) -> None:
+    serial = "GC10000002"
+    double.allow_serial("cores", serial)
+    args = cores_run(
+        outputs, tmp_path, [serial], "--key-store", "pkcs11", "--pkcs11-module", softhsm["module"],
+        "--token-label", softhsm["token_label"], "--pkcs11-library-on-device", "/usr/lib/tpm2-pkcs11.so",
+    )  # fmt: skip
+    result = cli(*args, environ={**os.environ, "PROVISIONING_PKCS11_PIN": softhsm["pin"]})
+    assert result.status == ExitStatus.OK, result.text
+    config_file = tmp_path / "work" / "bundles" / f"core-pla01-{serial}" / "greengrass" / "config.yaml"
+    config = yaml.safe_load(config_file.read_text())
+    assert config["system"]["privateKeyPath"] == f"pkcs11:object={serial};type=private"
+    provider = config["services"]["aws.greengrass.crypto.Pkcs11Provider"]["configuration"]
+    import pkcs11
+
+    slot = pkcs11.lib(softhsm["module"]).get_token(token_label=softhsm["token_label"]).slot.slot_id
+    assert provider == {"name": "iot-provision", "library": "/usr/lib/tpm2-pkcs11.so", "slot": slot,
+                        "userPin": softhsm["pin"]}  # fmt: skip
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("fleet", "extra", "message"),
+    [
+        ("sensors", ["--greengrass-root", "/gg"], "is not a Greengrass core fleet"),
+        ("cores", ["--greengrass-root", "gg"], "not an absolute path"),
+    ],
+)
+def test_run_refuses_greengrass_options_before_touching_a_device(
+    double: Any, outputs: Path, tmp_path: Path, operator: None, fleet: str, extra: list[str], message: str
+) -> None:
+    args = cores_run(outputs, tmp_path, ["GC10000003"], "--plaintext-keys", *extra)
+    args[args.index("--fleet") + 1] = fleet
+    if fleet == "sensors":
+        (tmp_path / "cores.csv").write_text("SerialNumber,MacAddress\nSN10000003,AA:BB:CC:DD:EE:03\n")
+    result = cli(*args)
+    assert result.status == ExitStatus.USAGE, result.text
+    assert message in result.err
+    assert not (tmp_path / "work" / "keys").exists()
+
+
+@pytest.mark.integration
+def test_run_without_a_credentials_endpoint_is_one_usage_error(outputs: Path, tmp_path: Path, operator: None) -> None:
+    data = json.loads(outputs.read_text())
+    del data["IotDouble"]["CredentialProviderEndpoint"]
+    changed = tmp_path / "outputs-changed.json"
+    changed.write_text(json.dumps(data))
+    result = cli(*cores_run(changed, tmp_path, ["GC10000004"], "--plaintext-keys"))
+    assert result.status == ExitStatus.USAGE, result.text
+    assert "--credentials-endpoint" in result.err
+    assert not (tmp_path / "work" / "keys").exists()

@@ -80,3 +80,58 @@ def test_notify_reaches_only_its_thing(edge_double: Double, tmp_path: Path) -> N
     with pytest.raises(ClientError) as raised:
         client.describe_tunnel(tunnelId="00000000-0000-0000-0000-000000000000")
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_gateways_provisioned_by_the_cli_get_their_own_notify_only(
+    double: Double, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example's gateways fleet (tunnel_notify on): two gateways whose names differ in one character."""
+    import json
+
+    from contracts.exit_status import ExitStatus
+    from tests.iot_emulator.helpers import Identity
+    from tests.provisioning.conftest import cli
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "operator")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator")
+    serials = ["GW0000000001", "GW0000000010"]
+    for serial in serials:
+        double.allow_serial("gateways", serial)
+    manifest = tmp_path / "gateways.csv"
+    manifest.write_text("SerialNumber\n" + "".join(f"{s}\n" for s in serials))
+    outputs = tmp_path / "outputs.json"
+    double.write_outputs(outputs)
+    work = tmp_path / "work"
+    result = cli("run", str(manifest), "--outputs", str(outputs), "--fleet", "gateways", "--work-dir", str(work),
+                 "--trusted-user", "--plaintext-keys", "--rate", "0")  # fmt: skip
+    assert result.status == ExitStatus.OK, result.text
+    clients = {}
+    for serial in serials:
+        (device_file,) = work.glob(f"bundles/*{serial}/device.json")
+        device = json.loads(device_file.read_text())
+        ident = Identity(None, (device_file.parent / device["key"]["file"]).resolve(), "",
+                         device_file.parent / "certificate.pem")  # fmt: skip
+        clients[serial] = (device["thingName"], Client(double, ident, device["thingName"]))
+    (one, c1), (ten, c10) = clients[serials[0]], clients[serials[1]]
+    try:
+        for c in (c1, c10):
+            assert c.connected.wait(10)
+            assert not c.connack.is_failure
+        assert one.startswith("gw-pla01-")
+        assert one[:-2] == ten[:-2]
+        assert c1.subscribe(notify_topic(one)) == [1]
+        assert c10.subscribe(notify_topic(ten)) == [1]
+        assert c10.subscribe(notify_topic(one)) == [0x87]
+        assert c1.subscribe(notify_topic(ten)) == [0x87]
+        client = tunneling(double)
+        opened = client.open_tunnel(destinationConfig={"thingName": one, "services": ["SSH"]})
+        _, message = c1.wait_for([notify_topic(one)])
+        assert message["clientAccessToken"] == opened["destinationAccessToken"]
+        second = client.open_tunnel(destinationConfig={"thingName": ten, "services": ["SSH"]})
+        _, message = c10.wait_for([notify_topic(ten)])
+        assert message["clientAccessToken"] == second["destinationAccessToken"]
+        assert not c10.messages.get(notify_topic(one))
+        assert not c1.messages.get(notify_topic(ten))
+    finally:
+        c1.close()
+        c10.close()

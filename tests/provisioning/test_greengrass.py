@@ -312,9 +312,14 @@ def test_run_with_token_keys_names_the_key_by_its_pkcs11_uri(
     config = yaml.safe_load(config_file.read_text())
     assert config["system"]["privateKeyPath"] == f"pkcs11:object={serial};type=private"
     provider = config["services"]["aws.greengrass.crypto.Pkcs11Provider"]["configuration"]
-    import pkcs11
+    from provisioning.keys import Pkcs11KeyStore
 
-    slot = pkcs11.lib(softhsm["module"]).get_token(token_label=softhsm["token_label"]).slot.slot_id
+    keys = Pkcs11KeyStore(module=softhsm["module"], token_label=softhsm["token_label"], pin=softhsm["pin"])
+    try:
+        slot = keys.token.slot_id
+        assert keys.public_key(serial) is not None  # the key the URI names is in that token
+    finally:
+        keys.close()
     assert provider == {"name": "iot-provision", "library": "/usr/lib/tpm2-pkcs11.so", "slot": slot,
                         "userPin": softhsm["pin"]}  # fmt: skip
     assert stat.S_IMODE(config_file.stat().st_mode) == 0o600

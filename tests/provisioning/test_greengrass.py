@@ -356,3 +356,56 @@ def test_run_without_a_credentials_endpoint_is_one_usage_error(outputs: Path, tm
     assert result.status == ExitStatus.USAGE, result.text
     assert "--credentials-endpoint" in result.err
     assert not (tmp_path / "work" / "keys").exists()
+
+
+@pytest.mark.integration
+def test_first_boot_config_provisions_as_the_plugin_would_with_its_device_id(
+    double: Any, outputs: Path, tmp_path: Path
+) -> None:
+    """What the fleet-provisioning-by-claim plugin does with the config: connect with the claim as
+    ``deviceId`` and call RegisterThing with ``templateParameters``; a random UUID (the plugin's
+    default) is refused by the fleet's claim policy."""
+    import uuid
+
+    from tests.iot_emulator.helpers import Client, identity
+
+    serial = "GC20000001"
+    double.allow_serial("cores", serial)
+    out = tmp_path / "first-boot"
+    result = cli("first-boot-config", str(manifest(tmp_path, serial)), "--outputs", str(outputs), "--fleet", "cores",
+                 "--out", str(out))  # fmt: skip
+    assert result.status == ExitStatus.OK, result.text
+    config = yaml.safe_load((out / serial / "config.yaml").read_text())
+    plugin = config["services"]["aws.greengrass.FleetProvisioningByClaim"]["configuration"]
+    fleet = next(v for v in json.loads(outputs.read_text()).values() if "FleetNames" in v)
+    assert plugin["provisioningTemplate"] == fleet["FleetCoresTemplateName"]
+    claim = identity(tmp_path, "cores-claim")
+    _, pem = double.add_certificate(claim.csr, [fleet["FleetCoresClaimPolicyName"]])
+    claim.cert_file = tmp_path / "cores-claim.pem"
+    claim.cert_file.write_text(pem)
+
+    refused = Client(double, claim, str(uuid.uuid4()))
+    try:
+        assert refused.connected.wait(10) or refused.disconnected.wait(10)
+        assert refused.connack is None or refused.connack.is_failure
+    finally:
+        refused.close()
+
+    c = Client(double, claim, plugin["deviceId"])
+    try:
+        assert c.connected.wait(10)
+        assert not c.connack.is_failure
+        csr_topic = "$aws/certificates/create-from-csr/json"
+        register = f"$aws/provisioning-templates/{plugin['provisioningTemplate']}/provision/json"
+        assert c.subscribe(*(f"{t}/{x}" for t in (csr_topic, register) for x in ("accepted", "rejected"))) == [1] * 4
+        device = identity(tmp_path, serial)
+        topic, created = c.request(csr_topic, {"certificateSigningRequest": device.csr})
+        assert topic.endswith("/accepted"), created
+        topic, registered = c.request(register, {
+            "certificateOwnershipToken": created["certificateOwnershipToken"],
+            "parameters": plugin["templateParameters"],
+        })  # fmt: skip
+        assert topic.endswith("/accepted"), registered
+        assert registered["thingName"] == f"core-pla01-{serial}"
+    finally:
+        c.close()

@@ -16,12 +16,17 @@ def test_our_stacks_pass_and_no_device_reaches_another(synth: Synth) -> None:
     inv = inventory.load(synth.outdir)
     device = [p for p in inv.policies if p.role == "device"]
     claim = [p for p in inv.policies if p.role == "claim"]
-    assert {p.name for p in device} == {"acme-dev-sensors-device", "acme-dev-gateways-device"}
-    assert {p.name for p in claim} == {"acme-dev-sensors-claim", "acme-dev-gateways-claim"}
+    # The cores' policy is the template's per-core document (each core gets its own).
+    assert {p.name for p in device} == {"acme-dev-sensors-device", "acme-dev-gateways-device", "acme-dev-cores/policy"}
+    assert {p.name for p in claim} == {"acme-dev-sensors-claim", "acme-dev-gateways-claim", "acme-dev-cores-claim"}
     assert simulate(inv) == [], "no cross-device reach, no claim reaching beyond provisioning"
     assert review(inv) == []
     holders = {(h.kind, h.name) for h in inv.holders}
-    assert {("template", "acme-dev-sensors"), ("template", "acme-dev-gateways")} <= holders
+    assert {
+        ("template", "acme-dev-sensors"),
+        ("template", "acme-dev-gateways"),
+        ("template", "acme-dev-cores"),
+    } <= holders
     assert any(kind == "certificate" for kind, _ in holders), "the claim certificate holds the claim policy"
     assert all(p.path.startswith("acme-dev-") for p in device), "findings map to construct paths"
 

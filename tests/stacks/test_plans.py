@@ -32,7 +32,8 @@ def test_fleet_spec_carries_the_names_and_the_policy_access(tmp_path: Path) -> N
     assert sensors.claim.client_id_prefix == "claim.acme-dev-sensors."
     assert sensors.claim.csr_pem is None, "no CSR in the example: no claim certificate"
     assert sensors.claim.certificate_id_parameter == "/acme/dev/fleets/sensors/claim-certificate-id"
-    assert sensors.core is None and gateways.core is None
+    assert sensors.core is None
+    assert gateways.core is None
     assert gateways.trusted_parameters == ("SiteCode",)
     assert dict(gateways.access.required_attributes) == {"site": ("pla01", "pla02")}
     assert cores.core is not None

@@ -192,3 +192,36 @@ def test_decision_is_logged_without_the_certificate_pem(dynamodb: Any, caplog: p
     assert record["decision"] == "allow"
     assert record["serial"] == "SN00000001"
     assert "BEGIN CERTIFICATE" not in caplog.text
+
+
+# Trusted parameters: values the device never chooses -------------------------------------------------
+
+
+@pytest.fixture
+def trusted(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Batch is trusted with a default; Site is trusted without one (the allowlist must hold it)."""
+    patterns = {**json.loads(ENV["PARAMETER_PATTERNS"]), "Site": "^[a-z]{3}[0-9]{2}$"}
+    monkeypatch.setenv("PARAMETER_PATTERNS", json.dumps(patterns))
+    monkeypatch.setenv("TRUSTED_PARAMETERS", json.dumps(["Batch", "Site"]))
+    monkeypatch.setenv("THING_NAME_TEMPLATE", "sensor-{Site}-{SerialNumber}")
+    return dynamodb
+
+
+def test_trusted_values_come_from_the_entry_or_default_never_the_device(trusted: Any) -> None:
+    allow(trusted, "SN00000001", parameters={"M": {"Site": {"S": "pla02"}}})
+    answer = hook.handler(event(Batch="B-FROM-DEVICE", Site="zzz99"), None)
+    assert answer == {"allowProvisioning": True, "parameterOverrides": {"Batch": "UNKNOWN", "Site": "pla02"}}
+    assert item(trusted, "SN00000001")["thing_name"]["S"] == "sensor-pla02-SN00000001"
+
+
+def test_a_trusted_value_missing_from_the_entry_denies_before_the_claim(trusted: Any) -> None:
+    allow(trusted, "SN00000001")
+    assert hook.handler(event(Site="pla01"), None) == {"allowProvisioning": False}
+    stored = item(trusted, "SN00000001")
+    assert stored["status"]["S"] == "ALLOWED", "the serial is not claimed by a refused request"
+    assert "claimed_certificate_id" not in stored
+
+
+def test_a_stored_trusted_value_not_matching_its_pattern_denies(trusted: Any) -> None:
+    allow(trusted, "SN00000001", parameters={"M": {"Site": {"S": "PLANT-A"}}})
+    assert hook.handler(event(), None) == {"allowProvisioning": False}

@@ -255,3 +255,21 @@ def test_a_core_provisioned_by_the_cli_gets_credentials_through_awscrt_and_a_sen
     assert config["system"]["thingName"] == "core-pla01-GC00000042"
     # one copy of the key: on the device, none left on the station
     assert not list((tmp_path / "work" / "cores" / "keys").glob("*.key"))
+
+
+def test_concurrent_devices_each_get_their_own_credentials(edge_double: Double, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cores = [device(edge_double, tmp_path, f"edge-many-{i}", ["edge-core"]) for i in range(16)]
+    sensors = [device(edge_double, tmp_path, f"edge-many-sensor-{i}", ["edge-sensor"]) for i in range(4)]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda d: (d, get(edge_double, d, thing=d.name)), [*cores, *sensors] * 3))
+    keys = [body["credentials"]["accessKeyId"] for d, (status, _, body) in answers if status == 200]
+    assert len(keys) == len(set(keys)) == 48
+    assert all(status == 403 for d, (status, _, _) in answers if d in sensors)
+    for d, (status, _, body) in answers:
+        if status == 200:
+            assert (
+                edge_double.credentials.issued[body["credentials"]["accessKeyId"]].context["credentials-iot:ThingName"]
+                == d.name
+            )

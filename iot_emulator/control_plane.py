@@ -112,6 +112,8 @@ def _routes() -> list[Route]:
 
 ROUTES = _routes()
 _MODELS = {s: botocore.session.get_session().get_service_model(s) for s in SERVICES}
+#: Secure tunneling's operations (JSON 1.1 protocol: routed by ``X-Amz-Target``, not by URI).
+TUNNELING_OPERATIONS = frozenset(botocore.session.get_session().get_service_model("iotsecuretunneling").operation_names)
 
 
 def match(method: str, path: str, query: Mapping[str, list[str]]) -> tuple[Route, dict[str, str]] | None:
@@ -651,6 +653,8 @@ class ControlPlane:
         target = {k.lower(): v for k, v in (headers or {}).items()}.get("x-amz-target", "")
         service, _, operation = target.partition(".")
         if method == "POST" and service == TUNNELING_TARGET:  # JSON 1.1 protocol, routed by X-Amz-Target
+            if operation not in TUNNELING_OPERATIONS:
+                raise ServiceError(400, "UnknownOperationException", f"{target} is not an operation of the service.")
             if self.tunnels is None:
                 raise ServiceError(501, "NotImplementedException", "Secure tunneling is not served here.")
             try:

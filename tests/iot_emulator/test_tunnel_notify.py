@@ -135,3 +135,19 @@ def test_gateways_provisioned_by_the_cli_get_their_own_notify_only(
     finally:
         c1.close()
         c10.close()
+
+
+def test_json_protocol_requests_the_model_does_not_name_are_400(edge_double: Double) -> None:  # noqa: F811
+    import urllib.error
+    import urllib.request
+
+    url = edge_double.outputs()["IotDouble"]["ControlPlaneUrl"]
+    for target, status in (("IoTSecuredTunneling.NoSuchOperation", 400), ("IoTSecuredTunneling.TagResource", 501)):
+        request = urllib.request.Request(  # noqa: S310 - the double on loopback
+            url, data=b"{}", method="POST",
+            headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
+        )  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(request, timeout=10)  # noqa: S310 - the double on loopback
+        assert raised.value.code == status
+        assert "__type" in raised.value.read().decode()

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 import yaml
@@ -99,9 +100,14 @@ def main() -> int:
         sensors = [f"SN2026{i:04d}" for i in range(1, 5)]
         gateways = [f"GW{i:010d}" for i in range(1, 3)]
         cores = ["GC00000001"]
+        # A gateway's site is a trusted value (it decides authorization): it comes from its allowlist
+        # entry, never from the device; the second gateway stands at site pla02.
+        sites = {gateways[1]: "pla02"}
         for fleet, serials in (("sensors", sensors), ("gateways", gateways), ("cores", cores)):
             for serial in serials:
-                item = {"fleet": {"S": fleet}, "serial": {"S": serial}, "status": {"S": "ALLOWED"}}
+                item: dict[str, Any] = {"fleet": {"S": fleet}, "serial": {"S": serial}, "status": {"S": "ALLOWED"}}
+                if serial in sites:
+                    item["parameters"] = {"M": {"SiteCode": {"S": sites[serial]}}}
                 dynamodb.put_item(TableName=stack["AllowlistTableName"], Item=item)
         (WORK / "sensors.csv").write_text(
             "SerialNumber,MacAddress\n" + "".join(f"{s},AA:BB:CC:00:00:{i:02X}\n" for i, s in enumerate(sensors))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from policy_review import inventory
@@ -56,3 +57,30 @@ def test_cli_writes_json_and_gates(synth: Synth, tmp_path: Path) -> None:
     assert set(finding) >= {"rule", "severity", "resource", "path", "message"}
     assert main([str(bad), "--fail-on", "critical"]) == 1
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def _cores_variant(synth: Synth, tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the synth whose cores template's per-core policy has ``old`` replaced by ``new``."""
+    out = tmp_path / "cdk.out"
+    shutil.copytree(synth.outdir, out)
+    (path,) = [p for p in out.glob("*.template.json") if "fleet-provisioning" in p.name]
+    template = json.loads(path.read_text())
+    for resource in template["Resources"].values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::IoT::ProvisioningTemplate" and props["TemplateName"] == "acme-dev-cores":
+            parts = props["TemplateBody"]["Fn::Join"][1]
+            props["TemplateBody"]["Fn::Join"][1] = [p.replace(old, new) if isinstance(p, str) else p for p in parts]
+    path.write_text(json.dumps(template))
+    return out
+
+
+def test_cores_are_judged_side_by_side_with_prefix_related_cores(synth: Synth, tmp_path: Path) -> None:
+    """The simulation's cores are core-pla01-1 and core-pla01-10: the per-core policy keeps them apart, and
+    the same policy with AWS's documented '<thing>*' client IDs would not."""
+    inv = inventory.load(synth.outdir)
+    (cores,) = [h for h in inv.holders if h.kind == "template" and h.name == "acme-dev-cores"]
+    assert simulate(inv) == []
+    widened = inventory.load(_cores_variant(synth, tmp_path, "#*", "*"))
+    rules = {f.rule for f in review(widened) if f.resource.startswith("acme-dev-cores") or "cores" in f.message}
+    assert "IOT-CONNECT-AS-OTHER" in rules, rules
+    assert cores.name == "acme-dev-cores"

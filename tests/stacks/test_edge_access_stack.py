@@ -9,6 +9,8 @@ from aws_cdk.assertions import Match, Template
 
 from contracts import outputs
 from iot_semantics import limits
+from iot_semantics.policy_eval import Context
+from iot_semantics.policy_eval import evaluate as evaluate_policies
 from iot_semantics.policy_match import resource_matches
 from iot_semantics.template_eval import evaluate
 from tests.conftest import SAMPLE_PSEUDO, WORST_PSEUDO, Synth, render_arn, render_document, resources_of
@@ -182,6 +184,27 @@ class TestDevicePoliciesForEdgeAccess:
         doc = self._device(synth, "gateways")
         (connect,) = [s for s in doc["Statement"] if s["Action"] == "iot:Connect"]
         assert connect["Condition"]["StringEquals"]["iot:Connection.Thing.Attributes[site]"] == ["pla01", "pla02"]
+
+    def test_the_site_attribute_decides_whether_a_gateway_connects(self, synth: Synth) -> None:
+        """Evaluated as AWS IoT (and the double) evaluate it: the registry's value, not the device's claim."""
+        doc = self._device(synth, "gateways")
+        thing = "gw-pla01-GW0000000001"
+        resource = f"{ARN}:client/{thing}"
+
+        def connect(site: str | None) -> bool:
+            context = Context(
+                client_id=thing,
+                thing_name=thing,
+                thing_type="acme-dev-edge-gateway",
+                thing_attributes={} if site is None else {"site": site},
+                is_attached=True,
+            )
+            return evaluate_policies([doc], "iot:Connect", resource, context).allowed
+
+        assert connect("pla01")
+        assert connect("pla02")
+        assert not connect("plz09"), "a site outside the list is refused"
+        assert not connect(None), "a thing without the attribute is refused"
 
     def test_site_comes_from_the_allowlist_through_the_hook(self, synth: Synth, provisioning: Template) -> None:
         provisioning.has_resource_properties(

@@ -7,6 +7,10 @@ switched off (no Greengrass core fleet, no tunneling operator, no attribute cond
 parameters or discovery): the difference is what those parts add to a synth.
 
     .venv/bin/python bench/bench_synth.py [--runs 5]
+    .venv/bin/python bench/bench_synth.py --in-process [--runs 9]   # the edge-access share only
+
+``--in-process`` builds and synthesizes both configs alternately in one process (jsii started
+once), so what the edge-access parts add is measured without the process start-up's noise.
 """
 
 from __future__ import annotations
@@ -43,7 +47,10 @@ def run(script: Path, outdir: Path, config: Path | None = None) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--in-process", action="store_true", help="measure the edge-access share in one process")
     args = parser.parse_args()
+    if args.in_process:
+        return in_process(args.runs)
     edge_off = "full app, edge access off"
     scripts = {
         "bare one-resource app": ROOT / "bench" / "bare_app.py",
@@ -75,6 +82,46 @@ def main() -> int:
         f"edge access (Greengrass cores, tunneling, registry authorization) adds {added:+.2f} s "
         f"({added / medians[edge_off]:+.1%}) to the full synth by medians, {fastest:+.2f} s by fastest runs "
         "(on a loaded machine the fastest runs are the steadier estimate)"
+    )
+    return 0
+
+
+def in_process(runs: int) -> int:
+    """Build and synth (cdk-nag and the review included) the example and its edge-access-off variant."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    import app as cdk_app
+    import config as fleet_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        off_path = Path(tmp) / "fleet-without-edge-access.yaml"
+        off_path.write_text(yaml.safe_dump(edge_access_off(), sort_keys=False))
+        configs = {"example (edge access on)": fleet_config.DEFAULT_CONFIG, "edge access off": off_path}
+        times: dict[str, list[float]] = {label: [] for label in configs}
+
+        def once(label: str, path: Path, i: int) -> float:
+            started = time.perf_counter()
+            app = cdk_app.new_app(outdir=str(Path(tmp) / f"{len(times[label])}-{i}-{label[:4]}"))
+            cdk_app.build(app, fleet_config.load(path))
+            cdk_app.add_checks(app)
+            app.synth()
+            return time.perf_counter() - started
+
+        for label, path in configs.items():
+            once(label, path, -1)  # warm-up of each
+        for i in range(runs):
+            for label, path in configs.items():
+                times[label].append(once(label, path, i))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()} (in process)")
+    for label, t in times.items():
+        print(
+            f"{label:26s} median {statistics.median(t):.2f} s  min {min(t):.2f} s  runs {', '.join(f'{x:.2f}' for x in t)}"
+        )
+    on, off = (times[label] for label in configs)
+    added, fastest = statistics.median(on) - statistics.median(off), min(on) - min(off)
+    print(
+        f"edge access adds {added:+.2f} s ({added / statistics.median(off):+.1%}) by medians, "
+        f"{fastest:+.2f} s ({fastest / min(off):+.1%}) by fastest runs, to build + synth + checks"
     )
     return 0
 

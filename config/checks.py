@@ -182,8 +182,7 @@ def _fleet(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[ConfigIssue
     yield from _provisioning(config, fleet, path)
     yield from _greengrass(config, fleet, path)
     yield from _authorization(config, fleet, path)
-    if fleet.kind == "device":
-        yield from _policy_sizes(config, fleet, path)
+    yield from _policy_sizes(config, fleet, path)
 
 
 def _greengrass(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[ConfigIssue]:
@@ -413,9 +412,11 @@ def _provisioning(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[Conf
 def _policy_sizes(config: FleetConfig, fleet: Fleet, path: str) -> Iterator[ConfigIssue]:
     """The fleet's IoT policies fit AWS IoT's quota in every region (rendered with the longest ARNs)."""
     limit = limits.POLICY_DOCUMENT_MAX_NON_WHITESPACE
-    device = limits.non_whitespace_length(
-        device_policy_document(config.device_access_of(fleet), WORST_CASE_IOT_ARN_PREFIX)
-    )
+    device = 0
+    if fleet.kind == "device":  # a core fleet's per-core policy is sized in _greengrass
+        device = limits.non_whitespace_length(
+            device_policy_document(config.device_access_of(fleet), WORST_CASE_IOT_ARN_PREFIX)
+        )
     if device > limit:
         topics = fleet.topics
         yield ConfigIssue(

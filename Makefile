@@ -71,6 +71,7 @@ package-check:
 bench: setup
 	$(PY) bench/bench_synth.py
 	$(PY) bench/bench_double.py
+	$(PY) bench/bench_credentials.py
 	$(PY) bench/bench_factory.py all
 	$(PY) bench/bench_review.py
 

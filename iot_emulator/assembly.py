@@ -60,6 +60,10 @@ class Assembly:
     certificates: dict[str, tuple[str, str, list[str]]] = field(default_factory=dict)
     #: Device Defender mitigation actions: action name -> resolved ``ActionParams``
     mitigation_actions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: IoT role aliases: alias name -> (role ARN, CredentialDurationSeconds)
+    role_aliases: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: IAM roles that role aliases point at: role ARN -> (trust policy, MaxSessionDuration)
+    alias_roles: dict[str, tuple[dict[str, Any], int]] = field(default_factory=dict)
 
     @property
     def iot_arn_prefix(self) -> str:
@@ -99,6 +103,18 @@ def _add_stack(asm: Assembly, stack: ca.Stack) -> None:
     asm.outputs[stack.name] = {key: str(value) for key, value in stack.outputs.items()}
     resources = stack.template.get("Resources") or {}
     resolver = ca.Concrete(account=asm.account, region=asm.region).resolver(stack.name, resources)
+    for alias in stack.of(ca.RoleAlias):
+        # CloudFormation's default duration is 3600 s (AWS::IoT::RoleAlias).
+        asm.role_aliases[alias.name] = (alias.role_arn, alias.credential_duration or 3600)
+        role = resources.get(alias.role_logical_id or "")
+        if isinstance(role, dict) and role.get("Type") == "AWS::IAM::Role":
+            props = resolver.value(role.get("Properties") or {})
+            trust = props.get("AssumeRolePolicyDocument")
+            maximum = props.get("MaxSessionDuration")
+            asm.alias_roles[alias.role_arn] = (
+                trust if isinstance(trust, dict) else {},
+                int(maximum) if isinstance(maximum, int | str) and str(maximum).isdigit() else 3600,
+            )
     for resource in resources.values():
         if isinstance(resource, dict) and resource.get("Type") == "AWS::IoT::MitigationAction":
             props = resolver.value(resource.get("Properties") or {})

@@ -57,7 +57,10 @@ def parser(env: Environment) -> contract.ArgumentParser:
         s.add_argument("--hook-delay", type=float, default=0.0, help="added before every hook call, seconds")
         s.add_argument("--port", type=int, default=8883, help="MQTT port (mutual TLS), 0: any free port")
         s.add_argument(
-            "--alpn-port", type=int, default=443, help="MQTT on ALPN x-amzn-mqtt-ca (AWS's 443), 0: any free, -1: off"
+            "--alpn-port",
+            type=int,
+            default=443,
+            help="AWS's 443: MQTT on ALPN x-amzn-mqtt-ca and the credentials provider, 0: any free, -1: off",
         )
         s.add_argument(
             "--mqtt",

@@ -33,6 +33,8 @@ from iot_emulator.errors import ServiceError
 from iot_emulator.registry import Registry
 from iot_emulator.retained import RetainedStore
 from iot_emulator.shadow import ShadowError, ShadowService
+from iot_emulator.tunneling import TARGET_PREFIX as TUNNELING_TARGET
+from iot_emulator.tunneling import TunnelService
 from iot_semantics import topics
 
 #: A temporary claim certificate from CreateProvisioningClaim is valid for five minutes (AWS).
@@ -110,6 +112,8 @@ def _routes() -> list[Route]:
 
 ROUTES = _routes()
 _MODELS = {s: botocore.session.get_session().get_service_model(s) for s in SERVICES}
+#: Secure tunneling's operations (JSON 1.1 protocol: routed by ``X-Amz-Target``, not by URI).
+TUNNELING_OPERATIONS = frozenset(botocore.session.get_session().get_service_model("iotsecuretunneling").operation_names)
 
 
 def match(method: str, path: str, query: Mapping[str, list[str]]) -> tuple[Route, dict[str, str]] | None:
@@ -198,7 +202,12 @@ class ControlPlane:
         publish: Callable[[list[tuple[str, bytes]]], None] | None = None,
         mitigation_actions: Mapping[str, Mapping[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
+        tunnels: TunnelService | None = None,
+        credential_endpoint: str | None = None,
     ) -> None:
+        self.tunnels = tunnels
+        #: DescribeEndpoint's answer for ``iot:CredentialProvider`` (host[:port]); default: the data host.
+        self.credential_endpoint = credential_endpoint
         self.registry = registry
         self.ca = ca
         self.templates = templates
@@ -217,6 +226,8 @@ class ControlPlane:
         kind = p.get("endpointType") or "iot:Data"
         if kind not in ENDPOINT_TYPES:
             raise ServiceError(400, "InvalidRequestException", f"Endpoint type {kind} is not valid.")
+        if kind == "iot:CredentialProvider" and self.credential_endpoint:
+            return {"endpointAddress": self.credential_endpoint}
         return {"endpointAddress": self.endpoint_host}
 
     def _op_CreateProvisioningClaim(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -291,6 +302,21 @@ class ControlPlane:
         if not group or not self.registry.has_group(group):
             raise ServiceError(404, "ResourceNotFoundException", f"Thing group {group} cannot be found.")
         return group
+
+    def _op_CreateThing(self, p: dict[str, Any]) -> dict[str, Any]:
+        name, thing_type = p["thingName"], p.get("thingTypeName")
+        if thing_type and not self.registry.has_type(thing_type):
+            raise ServiceError(404, "ResourceNotFoundException", f"Thing type {thing_type} cannot be found.")
+        attributes = dict((p.get("attributePayload") or {}).get("attributes") or {})
+        existing = self.registry.thing(name)
+        if existing is not None and (existing.type != thing_type or dict(existing.attributes) != attributes):
+            raise ServiceError(409, "ResourceAlreadyExistsException", f"Thing {name} already exists.")
+        if existing is None:
+            with self.registry.transaction() as db:
+                self.registry.upsert_thing(
+                    db, name=name, thing_type=thing_type, attributes=attributes, groups=(), overrides={}
+                )
+        return {"thingName": name, "thingArn": f"{self.registry.arn_prefix}:thing/{name}", "thingId": name}
 
     def _op_DescribeThing(self, p: dict[str, Any]) -> dict[str, Any]:
         name = p["thingName"]
@@ -624,6 +650,20 @@ class ControlPlane:
         self, method: str, path: str, query: dict[str, list[str]], headers: Mapping[str, str] | None = None,
         body: bytes = b"",
     ) -> dict[str, Any] | bytes:  # fmt: skip
+        target = {k.lower(): v for k, v in (headers or {}).items()}.get("x-amz-target", "")
+        service, _, operation = target.partition(".")
+        if method == "POST" and service == TUNNELING_TARGET:  # JSON 1.1 protocol, routed by X-Amz-Target
+            if operation not in TUNNELING_OPERATIONS:
+                raise ServiceError(400, "UnknownOperationException", f"{target} is not an operation of the service.")
+            if self.tunnels is None:
+                raise ServiceError(501, "NotImplementedException", "Secure tunneling is not served here.")
+            try:
+                params = json.loads(body or b"{}")
+            except ValueError:
+                raise ServiceError(400, "InvalidRequestException", "The request body is not JSON.") from None
+            if not isinstance(params, dict):
+                raise ServiceError(400, "InvalidRequestException", "The request body is not a JSON object.")
+            return self.tunnels.call(operation, params)
         found = match(method, path, query)
         if found is None:
             raise ServiceError(404, "UnknownOperationException", f"No AWS IoT operation is {method} {path}.")
@@ -639,6 +679,7 @@ class ControlPlane:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                json_protocol = "x-amz-target" in headers
                 try:
                     result = plane.route(
                         self.command, url.path, urllib.parse.parse_qs(url.query, keep_blank_values=True), headers, body
@@ -646,9 +687,12 @@ class ControlPlane:
                     data = result if isinstance(result, bytes) else json.dumps(result).encode()
                     status, error = 200, None
                 except ServiceError as exc:
-                    data, status, error = json.dumps({"message": exc.message}).encode(), exc.status_code, exc.error_code
+                    document = {"message": exc.message}
+                    if json_protocol:  # AWS JSON 1.1: the error code is the body's __type
+                        document = {"__type": exc.error_code, **document}
+                    data, status, error = json.dumps(document).encode(), exc.status_code, exc.error_code
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "application/x-amz-json-1.1" if json_protocol else "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
                 if error:

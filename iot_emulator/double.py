@@ -25,6 +25,7 @@ from iot_emulator.broker import Broker
 from iot_emulator.ca import CertificateAuthority
 from iot_emulator.contract import MqttContract
 from iot_emulator.control_plane import ControlPlane
+from iot_emulator.credentials import CredentialsContract, CredentialsProvider, RoleAlias, StsMinter
 from iot_emulator.edge import Edge
 from iot_emulator.hooks import HookRunner
 from iot_emulator.moto_backend import MotoServer
@@ -32,6 +33,7 @@ from iot_emulator.provisioning import Knobs, ProvisioningService
 from iot_emulator.registry import Registry
 from iot_emulator.retained import RetainedStore
 from iot_emulator.shadow import ShadowOptions, ShadowService
+from iot_emulator.tunneling import TunnelService
 
 ENDPOINT_HOST = "localhost"
 #: AWS IoT Core's MQTT ports: mutual TLS on 8883, and on 443 with ALPN ``x-amzn-mqtt-ca``.
@@ -61,7 +63,9 @@ class Double:
         alpn_port: int | None = ALPN_PORT,
         contract: MqttContract | None = None,
         shadow_options: ShadowOptions | None = None,
+        credentials_contract: CredentialsContract | None = None,
     ) -> None:
+        self.credentials_contract = credentials_contract
         self.state_dir = state_dir
         self.region = region
         self.port, self.alpn_port = port, alpn_port
@@ -94,6 +98,7 @@ class Double:
             aws_secret_access_key="double",  # noqa: S106 - moto's fixed test credentials
         )
         self.moto.compact(self.dynamodb)
+        self._alias_roles()
         existing = set(self.dynamodb.list_tables().get("TableNames", []))
         for table in self.assembly.tables.values():
             if table.name in existing:
@@ -144,6 +149,21 @@ class Double:
             arn_prefix=self.assembly.iot_arn_prefix,
             upstream_ssl=upstream_ssl,
         )
+        self.credentials = CredentialsProvider(
+            registry=self.registry,
+            aliases={
+                name: RoleAlias(name, arn, duration) for name, (arn, duration) in self.assembly.role_aliases.items()
+            },
+            arn_prefix=self.assembly.iot_arn_prefix,
+            mint=StsMinter(self._moto_client("sts")),
+            contract=self.credentials_contract,
+        )
+        self.edge.credentials = self.credentials
+        self.tunnels = TunnelService(
+            arn_prefix=self.assembly.iot_arn_prefix,
+            region=self.region,
+            publish=lambda messages: self.edge.publish_threadsafe(messages),
+        )
         self.control_plane = ControlPlane(
             registry=self.registry,
             ca=self.ca,
@@ -153,6 +173,7 @@ class Double:
             retained=self.retained,
             publish=lambda messages: self.edge.publish_threadsafe(messages),
             mitigation_actions=self.assembly.mitigation_actions,
+            tunnels=self.tunnels,
         )
         self.control_plane_port = self.control_plane.start()
         self._loop = asyncio.new_event_loop()
@@ -168,6 +189,30 @@ class Double:
         self._sweeper.start()
         self.endpoint = Endpoint(ENDPOINT_HOST, port, self.ca.cert_path, alpn_port)
         return self.endpoint
+
+    def _moto_client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            region_name=self.region,
+            endpoint_url=self.moto.url,
+            aws_access_key_id="double",
+            aws_secret_access_key="double",  # noqa: S106 - moto's fixed test credentials
+        )
+
+    def _alias_roles(self) -> None:
+        """The roles the stacks' role aliases point at, in moto's IAM (trust policy, maximum session)."""
+        iam = self._moto_client("iam")
+        for arn, (trust, maximum) in self.assembly.alias_roles.items():
+            path, _, name = arn.split(":role", 1)[-1].rpartition("/")
+            try:
+                iam.create_role(
+                    RoleName=name,
+                    Path=f"{path}/" if path else "/",
+                    AssumeRolePolicyDocument=json.dumps(trust),
+                    MaxSessionDuration=maximum,
+                )
+            except iam.exceptions.EntityAlreadyExistsException:
+                pass
 
     def _listen(self, port: int, *, alpn: bool) -> int:
         """Bind ``port``; when it is taken or not permitted, a free port (and a note saying so)."""
@@ -233,6 +278,23 @@ class Double:
             self.registry.attach_policy(policy, self.registry.cert_arn(issued.certificate_id))
         return issued.certificate_id, issued.pem
 
+    def add_thing(
+        self,
+        name: str,
+        *,
+        certificate_id: str | None = None,
+        thing_type: str | None = None,
+        attributes: dict[str, str] | None = None,
+        groups: tuple[str, ...] = (),
+    ) -> None:
+        """Rehearsals: a thing (as RegisterThing or CreateThing would make it), attached to a certificate."""
+        with self.registry.transaction() as db:
+            self.registry.upsert_thing(
+                db, name=name, thing_type=thing_type, attributes=attributes or {}, groups=groups, overrides={}
+            )
+            if certificate_id is not None:
+                self.registry.attach_thing_principal(db, name, self.registry.cert_arn(certificate_id))
+
     def allow_serial(self, fleet: str, serial: str, **attributes: Any) -> None:
         item: dict[str, Any] = {"fleet": {"S": fleet}, "serial": {"S": serial}, "status": {"S": "ALLOWED"}}
         if attributes.get("allow_reprovision"):
@@ -262,6 +324,9 @@ class Double:
             "CaFile": str(self.endpoint.ca_file),
             "ControlPlaneUrl": f"http://127.0.0.1:{self.control_plane_port}",
             "AwsEndpointUrl": self.moto.url,
+            # the IoT credentials provider: HTTPS on the 443-style listener (no ALPN x-amzn-mqtt-ca)
+            "CredentialProviderEndpoint": self.endpoint.host,
+            "CredentialProviderPort": str(self.endpoint.alpn_port or ""),
             "Region": self.region,
         }
         return out

@@ -30,6 +30,7 @@ import cbor2
 from iot_emulator import contract as rc
 from iot_emulator import mqtt_codec as mc
 from iot_emulator.contract import MqttContract
+from iot_emulator.credentials import CredentialsProvider
 from iot_emulator.errors import ProtocolError, ServiceError
 from iot_emulator.payloads import PayloadError, decode_cbor, decode_json
 from iot_emulator.provisioning import ProvisioningService
@@ -43,6 +44,8 @@ from iot_semantics.topics import ReservedApi
 LOG = logging.getLogger("iot_emulator.edge")
 #: The ALPN protocol AWS IoT serves MQTT over mutual TLS on port 443 with.
 ALPN_MQTT = "x-amzn-mqtt-ca"
+#: What the port-443 listener serves to TLS clients that do not ask for MQTT: the credentials provider.
+ALPN_HTTP = "http/1.1"
 CONNECT_ATTRIBUTES = "iot:ConnectAttributes"
 _LOCAL = -1  # a packet identifier the edge used itself (no broker counterpart)
 
@@ -177,7 +180,10 @@ class Edge:
         self.stats = Stats()
         self.ssl = self._server_context(ca_file, cert_file, key_file)
         self.alpn_ssl = self._server_context(ca_file, cert_file, key_file)
-        self.alpn_ssl.set_alpn_protocols([ALPN_MQTT])
+        self.alpn_ssl.set_alpn_protocols([ALPN_MQTT, ALPN_HTTP])
+        #: The IoT credentials provider, served on the port-443 listener to clients without ALPN
+        #: ``x-amzn-mqtt-ca`` (None: such clients are disconnected).
+        self.credentials: CredentialsProvider | None = None
         self.link = _ServiceLink(broker_port, upstream_ssl, broker_username, broker_password)
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -378,7 +384,15 @@ class Edge:
         conn: _Connection | None = None
         try:
             if alpn and writer.get_extra_info("ssl_object").selected_alpn_protocol() != ALPN_MQTT:
-                return  # port 443 serves MQTT only to clients that ask for it by ALPN
+                # port 443 serves MQTT only to clients that ask for it by ALPN; the others reach
+                # the credentials provider (HTTPS), which AWS serves on 443 of its own endpoint
+                der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+                if self.credentials is not None and der:
+                    try:
+                        await self.credentials.serve(reader, writer, hashlib.sha256(der).hexdigest())
+                    except asyncio.CancelledError:  # the double stops; an idle keep-alive connection ends
+                        pass
+                return
             conn = await self._accept(reader, writer)
             up_reader, upstream = await asyncio.open_connection(
                 "127.0.0.1", self.broker_port, ssl=self.upstream_ssl, server_hostname="127.0.0.1"

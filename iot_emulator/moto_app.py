@@ -32,9 +32,17 @@ READS = frozenset(
 _record = Recorder._record_request
 
 
+#: Services whose requests are not recorded: the double creates the roles role aliases point at from
+#: cdk.out at every start (IAM), and credentials the credentials provider mints (STS) are temporary.
+UNRECORDED_SCOPES = ("/iam/aws4_request", "/sts/aws4_request")
+
+
 def _record_changes(self: Recorder, request: Any, body: bytes | None = None) -> None:
-    if request.headers.get("X-Amz-Target") not in READS:
-        _record(self, request, body)
+    if request.headers.get("X-Amz-Target") in READS:
+        return
+    if any(scope in str(request.headers.get("Authorization", "")) for scope in UNRECORDED_SCOPES):
+        return
+    _record(self, request, body)
 
 
 Recorder._record_request = _record_changes  # type: ignore[method-assign]

@@ -36,11 +36,19 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from contracts.cli import Environment, Progress
-from provisioning import manifest
+from provisioning import greengrass, manifest
 from provisioning.claims import RENEW_AFTER_SECONDS, ClaimSource
 from provisioning.errors import DeviceError, ProvisioningError, StationFault, TargetGone, UsageError
 from provisioning.journal import JOURNAL_FILE, Binding, Device, DeviceState, Journal
-from provisioning.keys import FileKeyStore, KeyStore, KeyType, Pkcs11KeyStore, build_csr, pem_in_memory
+from provisioning.keys import (
+    FileKeyStore,
+    KeyStore,
+    KeyType,
+    Pkcs11KeyStore,
+    build_csr,
+    pem_in_memory,
+    write_private,
+)
 from provisioning.mqtt_flow import (
     ClaimSession,
     ConnectFailed,
@@ -120,6 +128,17 @@ def backoff(attempt: int, base: float = 0.5, cap: float = 20.0) -> float:
     return random.uniform(0, min(cap, base * 2**attempt))  # noqa: S311 - jitter, not cryptography
 
 
+@dataclass(frozen=True)
+class CoreSettings:
+    """What a Greengrass core's bundle config.yaml needs beyond the device (docs/factory-cli.md)."""
+
+    root: str
+    endpoints: greengrass.Endpoints
+    nucleus_version: str | None = None
+    #: The PKCS#11 module's path on the device (default: the station's --pkcs11-module).
+    pkcs11_library: str | None = None
+
+
 @dataclass
 class Settings:
     fleet: str
@@ -136,6 +155,8 @@ class Settings:
     plaintext_keys: bool = False
     pkcs11: Mapping[str, str] | None = None
     station: str = "station"
+    #: Greengrass core fleets: what the nucleus's config.yaml in each bundle names.
+    greengrass: CoreSettings | None = None
 
     @property
     def journal(self) -> Path:
@@ -529,6 +550,8 @@ class Batch:
         for _, to_state, detail in self._journal.events(w.serial):
             if to_state == DeviceState.REGISTERED and detail.startswith("{"):
                 config = json.loads(detail)
+        if self.settings.greengrass is not None:
+            self._greengrass_config(w, thing, directory, key_ref)
         document = {
             "thingName": thing,
             "clientId": thing,
@@ -540,6 +563,33 @@ class Batch:
             "deviceConfiguration": config,
         }
         (directory / "device.json").write_text(json.dumps(document, indent=2))
+
+    def _greengrass_config(self, w: Work, thing: str, directory: Path, key_ref: dict[str, object]) -> None:
+        """``bundles/<thing>/greengrass/config.yaml``: what the nucleus boots from (``--init-config``).
+
+        A file key is named where ``iot-provision export-key`` puts it on the device (the nucleus
+        cannot read an encrypted key; the station's copy stays encrypted until it is exported); a
+        token key by its PKCS#11 URI, through the nucleus's PKCS#11 provider (the PIN is in the
+        file, so it is written 0600)."""
+        core = self.settings.greengrass
+        assert core is not None
+        key: greengrass.FileKey | greengrass.Pkcs11Key
+        if isinstance(w.store, Pkcs11KeyStore):
+            pkcs11 = self.settings.pkcs11 or {}
+            key = greengrass.Pkcs11Key(
+                library=core.pkcs11_library or w.store.module,
+                slot=w.store.token.slot_id,
+                user_pin=str(pkcs11.get("pin", "")),
+                label=w.serial,
+            )
+        else:
+            key = greengrass.FileKey(greengrass.device_path(core.root, greengrass.PRIVATE_KEY_FILE))
+        document = greengrass.core_config(
+            thing=thing, root=core.root, endpoints=core.endpoints, key=key, nucleus_version=core.nucleus_version
+        )
+        (directory / "greengrass").mkdir(exist_ok=True)
+        write_private(directory / "greengrass" / "config.yaml", greengrass.to_yaml(document).encode())
+        key_ref["greengrassPrivateKeyPath"] = document["system"]["privateKeyPath"]
 
     # the batch ------------------------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@
     iot-provision status --work-dir W
     iot-provision retry-failed MANIFEST ...same options as run...
     iot-provision doctor --outputs ... --fleet sensors --claim-cert C --claim-key K
+    iot-provision export-key --work-dir W --device SERIAL --out /mnt/image/greengrass/v2/private.key [--move]
+    iot-provision first-boot-config MANIFEST --outputs ... --fleet cores --out DIR
 
 Exit statuses (docs/cli.md): 0 done, 1 some devices or checks failed, 2 usage or input error,
 3 station or target unavailable (passphrase, PIN, token, credentials, endpoint, CA, template, clock),
@@ -24,13 +26,14 @@ from typing import TYPE_CHECKING
 from contracts import cli as contract
 from contracts.cli import Environment
 from contracts.exit_status import ExitStatus
-from provisioning import manifest
+from provisioning import greengrass, manifest
 from provisioning import target as target_mod
 from provisioning.constants import KEY_STORES, KEY_TYPES
 from provisioning.errors import ProvisioningError, UsageError
 from provisioning.journal import JOURNAL_FILE, DeviceState, Journal
 
 if TYPE_CHECKING:
+    from provisioning.batch import CoreSettings
     from provisioning.claims import ClaimSource
     from provisioning.mqtt_flow import Credentials
 PROG = "iot-provision"
@@ -74,6 +77,19 @@ def _target_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--endpoint", help="MQTT endpoint (default: the double's, from the outputs file)")
     s.add_argument("--port", type=int, help="MQTT port (default: 8883, or the double's)")
     s.add_argument("--ca-file", type=Path, help="root CA of the endpoint (default: the double's CaFile)")
+    s.add_argument(
+        "--credentials-endpoint",
+        help="Greengrass core fleets: the iot:CredentialProvider endpoint (default: the double's)",
+    )
+
+
+def _greengrass_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--greengrass-root",
+        help=f"Greengrass core fleets: the nucleus root on the device, where config.yaml's files are "
+        f"(default {greengrass.DEFAULT_ROOT})",
+    )
+    s.add_argument("--nucleus-version", help="Greengrass core fleets: the nucleus version config.yaml names")
 
 
 def _key_args(s: argparse.ArgumentParser) -> None:
@@ -92,7 +108,10 @@ def _run_args(r: argparse.ArgumentParser) -> None:
     _claim_args(r)
     r.add_argument("--trusted-user", action="store_true", help="CreateProvisioningClaim with your AWS credentials")
     r.add_argument("--control-plane-url", help="AWS IoT API endpoint override (default: the double's ControlPlaneUrl)")
-    r.add_argument("--region", help="AWS region for --trusted-user (default: the outputs file's, or AWS_REGION)")
+    r.add_argument(
+        "--region",
+        help="AWS region for --trusted-user and a core's config.yaml (default: the outputs file's, or AWS_REGION)",
+    )
     r.add_argument("--workers", type=_positive, default=4, help="devices in parallel")
     r.add_argument("--rate", type=_rate, default=10.0, help="requests per second per operation (the quota); 0 = off")
     r.add_argument("--key-type", choices=KEY_TYPES, default="ec-p256", help="device key type")
@@ -108,6 +127,11 @@ def _run_args(r: argparse.ArgumentParser) -> None:
     )
     r.add_argument("--breaker-seconds", type=float, default=10.0, help="... lasting at least this long")
     r.add_argument("--station", default=_station(), help="station name in the claim client IDs")
+    _greengrass_args(r)
+    r.add_argument(
+        "--pkcs11-library-on-device",
+        help="Greengrass core fleets with PKCS#11 keys: the module's path on the device (default: --pkcs11-module)",
+    )
 
 
 def parser(env: Environment) -> contract.ArgumentParser:
@@ -130,6 +154,23 @@ def parser(env: Environment) -> contract.ArgumentParser:
     d.add_argument(
         "--passphrase-file", type=Path, help=f"file holding the claim key's passphrase (or ${PASSPHRASE_FILE_ENV})"
     )
+    e = sub.add_parser(
+        "export-key", help="write a device's file key, unencrypted (0600), where its device reads it (e.g. a nucleus)"
+    )
+    e.add_argument("--work-dir", type=Path, default=Path("provisioning-work"), help="the batch's work dir")
+    e.add_argument("--device", required=True, help="the device's serial (its key's name in the work dir)")
+    e.add_argument("--out", required=True, help="where to write the key (a new file outside the work dir), or -")
+    e.add_argument("--move", action="store_true", help="then delete the station's copy: one copy is left")
+    _key_args(e)
+    f = sub.add_parser(
+        "first-boot-config",
+        help="Greengrass core fleets: config.yaml per device for provisioning by claim on first boot",
+    )
+    f.add_argument("manifest", type=Path, help="CSV (with a header) or JSON lines, one device per row")
+    _target_args(f)
+    _greengrass_args(f)
+    f.add_argument("--region", help="AWS region config.yaml names (default: the outputs file's, or AWS_REGION)")
+    f.add_argument("--out", type=Path, required=True, help="directory for <serial>/config.yaml")
     s = sub.add_parser("status", help="what a batch's journal says; creates nothing")
     s.add_argument("--work-dir", type=Path, default=Path("provisioning-work"), help="the batch's work dir")
     return p
@@ -182,9 +223,122 @@ def cmd_claim_csr(args: argparse.Namespace, env: Environment) -> int:
 
 def _target(args: argparse.Namespace) -> tuple[target_mod.Target, target_mod.Fleet]:
     target = target_mod.load(
-        args.outputs, stack=args.stack, endpoint=args.endpoint, port=args.port, ca_file=args.ca_file
+        args.outputs,
+        stack=args.stack,
+        endpoint=args.endpoint,
+        port=args.port,
+        ca_file=args.ca_file,
+        credentials_endpoint=args.credentials_endpoint,
     )
     return target, target.fleet(args.fleet)
+
+
+GREENGRASS_OPTIONS = ("greengrass_root", "nucleus_version", "pkcs11_library_on_device")
+
+
+def _endpoints(
+    args: argparse.Namespace, env: Environment, target: target_mod.Target, fleet: target_mod.Fleet
+) -> greengrass.Endpoints:
+    """What a core's config.yaml names; every missing value is a usage error before any device is touched."""
+    region = args.region or target.region or env.environ.get("AWS_REGION") or env.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise UsageError("no AWS region for the core's config.yaml", "pass --region (or set AWS_REGION)")
+    if not target.credentials_endpoint:
+        raise UsageError(
+            "no credentials provider endpoint for the core's config.yaml",
+            "pass --credentials-endpoint (aws iot describe-endpoint --endpoint-type iot:CredentialProvider)",
+        )
+    if not fleet.role_alias:
+        raise UsageError(
+            f"{args.outputs}: fleet {fleet.name} is a Greengrass core fleet without a role alias output",
+            "redeploy the fleet provisioning stack (its outputs name the role alias)",
+        )
+    return greengrass.Endpoints(region, target.endpoint, target.port, target.credentials_endpoint, fleet.role_alias)
+
+
+def _core_settings(
+    args: argparse.Namespace, env: Environment, target: target_mod.Target, fleet: target_mod.Fleet
+) -> CoreSettings | None:
+    from provisioning.batch import CoreSettings
+
+    if not fleet.is_greengrass_core:
+        given = [f"--{o.replace('_', '-')}" for o in GREENGRASS_OPTIONS if getattr(args, o, None)]
+        if given:
+            raise UsageError(
+                f"fleet {fleet.name} is not a Greengrass core fleet, so {', '.join(given)} has no use",
+                "drop the option, or pass the --fleet of a Greengrass core fleet",
+            )
+        return None
+    return CoreSettings(
+        root=greengrass.check_root(args.greengrass_root or greengrass.DEFAULT_ROOT),
+        endpoints=_endpoints(args, env, target, fleet),
+        nucleus_version=args.nucleus_version,
+        pkcs11_library=args.pkcs11_library_on_device,
+    )
+
+
+def cmd_export_key(args: argparse.Namespace, env: Environment) -> int:
+    from cryptography.hazmat.primitives import serialization
+
+    from provisioning.keys import FileKeyStore, write_private
+
+    store = FileKeyStore(args.work_dir / "keys", passphrase=passphrase(args, env, required=False))
+    if not store.exists(args.device):
+        raise UsageError(
+            f"no file key for device {args.device} in {args.work_dir / 'keys'}",
+            "pass the --work-dir and serial of a provisioned device (PKCS#11 keys never leave their token)",
+        )
+    store.open()
+    key = store.load(args.device)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    if args.out == "-":
+        if env.stdout_isatty:
+            raise UsageError(
+                "refusing to print a private key on a terminal", "pipe it (e.g. into ssh) or pass --out FILE"
+            )
+        env.out(pem.decode())
+        where = "stdout"
+    else:
+        out = Path(args.out).absolute()
+        if out.exists():
+            raise UsageError(f"{out} exists", "export-key never overwrites a key: remove it or choose another --out")
+        if out.resolve().is_relative_to(args.work_dir.resolve()):
+            raise UsageError(
+                f"{out} is inside the work dir {args.work_dir}", "write the key where its device reads it, not here"
+            )
+        write_private(out, pem)
+        where = str(out)
+    if args.move:
+        store.path(args.device).unlink()
+    kept = "the station's copy is deleted" if args.move else "the station keeps its copy"
+    env.err(f"wrote the key of {args.device} to {where} (unencrypted, 0600); {kept}\n")
+    return ExitStatus.OK
+
+
+def cmd_first_boot_config(args: argparse.Namespace, env: Environment) -> int:
+    target, fleet = _target(args)
+    if not fleet.is_greengrass_core:
+        raise UsageError(f"fleet {fleet.name} is not a Greengrass core fleet", "pass the --fleet of a core fleet")
+    if not fleet.claim_prefix:
+        raise UsageError(
+            f"fleet {fleet.name} has no claim client-ID prefix output: it is not provisioned by claim",
+            "switch provisioning by claim on for the fleet and redeploy",
+        )
+    root = greengrass.check_root(args.greengrass_root or greengrass.DEFAULT_ROOT)
+    endpoints = _endpoints(args, env, target, fleet)
+    count = manifest.validate(args.manifest, fleet.schema)
+    documents = []
+    for row in manifest.rows(args.manifest, fleet.schema):
+        client_id = greengrass.device_id(fleet.claim_prefix, row.serial)
+        documents.append((row.serial, greengrass.first_boot_config(
+            root=root, endpoints=endpoints, template=fleet.template, client_id=client_id,
+            parameters=row.parameters, nucleus_version=args.nucleus_version,
+        )))  # fmt: skip
+    for serial, document in documents:
+        (args.out / serial).mkdir(parents=True, exist_ok=True)
+        (args.out / serial / "config.yaml").write_text(greengrass.to_yaml(document))
+    env.out(f"{count} first-boot configs in {args.out} (fleet {fleet.name}, template {fleet.template})\n")
+    return ExitStatus.OK
 
 
 def cmd_validate(args: argparse.Namespace, env: Environment) -> int:
@@ -284,6 +438,7 @@ def cmd_run(args: argparse.Namespace, env: Environment) -> int:
         plaintext_keys=args.plaintext_keys,
         pkcs11=_pkcs11(args, env),
         station=args.station,
+        greengrass=_core_settings(args, env, target, fleet),
     )
     if args.dry_run:
         planned = Batch(target, settings, _NoClaim(), env=env).plan(args.manifest, only_failed=retry)
@@ -325,6 +480,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Environment], int]] = {
     "retry-failed": cmd_run,
     "doctor": cmd_doctor,
     "status": cmd_status,
+    "export-key": cmd_export_key,
+    "first-boot-config": cmd_first_boot_config,
 }
 
 

@@ -335,6 +335,8 @@ class Token:
             raise TokenError(
                 f"cannot look up token {label!r}: {type(exc).__name__}", "check the token and its module"
             ) from None
+        #: The slot's ID (what the Greengrass PKCS#11 provider's ``slot`` names).
+        self.slot_id = int(token.slot.slot_id)
         try:
             self._session = token.open(rw=True, user_pin=pin)
         except (exceptions.PinIncorrect, exceptions.PinInvalid, exceptions.PinLenRange):

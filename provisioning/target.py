@@ -29,6 +29,14 @@ class Fleet:
     publish_namespaces: tuple[str, ...]
     claim_prefix: str | None
     claim_certificate_id: str | None
+    #: ``contracts.outputs.KIND_DEVICE`` or ``KIND_GREENGRASS_CORE``
+    kind: str = contract.KIND_DEVICE
+    role_alias: str | None = None
+    core_thing_group: str | None = None
+
+    @property
+    def is_greengrass_core(self) -> bool:
+        return self.kind == contract.KIND_GREENGRASS_CORE
 
     @property
     def schema(self) -> Schema:
@@ -53,6 +61,8 @@ class Target:
     control_plane_url: str | None
     fleets: Mapping[str, Fleet]
     stack: str = ""
+    #: The IoT credentials provider endpoint (``iot:CredentialProvider``), when known.
+    credentials_endpoint: str | None = None
 
     def fleet(self, name: str) -> Fleet:
         if name not in self.fleets:
@@ -100,6 +110,9 @@ def _fleets(values: Mapping[str, str]) -> dict[str, Fleet]:
             publish_namespaces=f.publish_namespaces,
             claim_prefix=f.claim_client_id_prefix,
             claim_certificate_id=f.claim_certificate_id,
+            kind=f.kind,
+            role_alias=f.role_alias_name,
+            core_thing_group=f.core_thing_group,
         )
         for name, f in contract.read_fleets(values).items()
     }
@@ -112,6 +125,7 @@ def load(
     endpoint: str | None = None,
     port: int | None = None,
     ca_file: Path | None = None,
+    credentials_endpoint: str | None = None,
 ) -> Target:
     fix = "pass --outputs with the file `cdk deploy --outputs-file` wrote (or the double's outputs.json)"
     outputs = read_json(outputs_file, "outputs file", fix)
@@ -151,4 +165,5 @@ def load(
         control_plane_url=double.get("ControlPlaneUrl"),
         fleets=fleets,
         stack=stack_name,
+        credentials_endpoint=credentials_endpoint or double.get("CredentialProviderEndpoint"),
     )

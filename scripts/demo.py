@@ -4,9 +4,10 @@
 2. synthesize the stacks (cdk-nag enforced) with that CSR, as `cdk synth` would in a pipeline;
 3. start the local AWS IoT double from the fresh cdk.out;
 4. fetch the claim certificate the stack created and allowlist a few serials (operator steps);
-5. provision sensors by claim and gateways as a trusted user, with the factory CLI;
+5. provision sensors by claim, gateways and a Greengrass core as a trusted user, with the factory CLI;
 6. show each device connecting with its own certificate as its thing and publishing;
-7. stop everything it started.
+7. put the core's key where its config.yaml says and get AWS credentials with it (a sensor cannot);
+8. stop everything it started.
 """
 
 from __future__ import annotations
@@ -36,6 +37,27 @@ def step(text: str) -> None:
 
 def sh(*args: str, env: dict[str, str] | None = None) -> None:
     subprocess.run(list(args), cwd=ROOT, env=env or ENV, check=True)
+
+
+def credentials(
+    double: dict[str, str], nucleus: dict[str, str], thing: str, cert: Path, key: Path, password: bytes | None
+) -> tuple[int, str]:
+    """What the nucleus asks the credentials provider (iotCredEndpoint, iotRoleAlias, its thing name)."""
+    import http.client
+    import ssl
+
+    context = ssl.create_default_context(cafile=double["CaFile"])
+    context.load_cert_chain(str(cert), str(key), password=password)  # an encrypted key is opened in memory
+    conn = http.client.HTTPSConnection(nucleus["iotCredEndpoint"], int(double["CredentialProviderPort"]),
+                                       context=context, timeout=30)  # fmt: skip
+    conn.request("GET", f"/role-aliases/{nucleus['iotRoleAlias']}/credentials", headers={"x-amzn-iot-thingname": thing})
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.close()
+    if response.status != 200:
+        return response.status, body.get("message", "")
+    issued = body["credentials"]
+    return response.status, f"access key {issued['accessKeyId'][:8]}..., expires {issued['expiration']}"
 
 
 def main() -> int:
@@ -77,10 +99,11 @@ def main() -> int:
         dynamodb = boto3.client("dynamodb", endpoint_url=double["AwsEndpointUrl"], **creds)
         sensors = [f"SN2026{i:04d}" for i in range(1, 5)]
         gateways = [f"GW{i:010d}" for i in range(1, 3)]
+        cores = ["GC00000001"]
         # A gateway's site is a trusted value (it decides authorization): it comes from its allowlist
         # entry, never from the device; the second gateway stands at site pla02.
         sites = {gateways[1]: "pla02"}
-        for fleet, serials in (("sensors", sensors), ("gateways", gateways)):
+        for fleet, serials in (("sensors", sensors), ("gateways", gateways), ("cores", cores)):
             for serial in serials:
                 item: dict[str, Any] = {"fleet": {"S": fleet}, "serial": {"S": serial}, "status": {"S": "ALLOWED"}}
                 if serial in sites:
@@ -90,6 +113,7 @@ def main() -> int:
             "SerialNumber,MacAddress\n" + "".join(f"{s},AA:BB:CC:00:00:{i:02X}\n" for i, s in enumerate(sensors))
         )
         (WORK / "gateways.csv").write_text("SerialNumber\n" + "".join(f"{s}\n" for s in gateways))
+        (WORK / "cores.csv").write_text("SerialNumber\n" + "".join(f"{s}\n" for s in cores))
 
         step("5a. factory CLI: sensors by claim certificate")
         # Each batch has its own work dir: its journal, keys and bundles belong to that manifest.
@@ -101,6 +125,10 @@ def main() -> int:
         sh(PY, "-m", "provisioning", "run", str(WORK / "gateways.csv"), "--fleet", "gateways", *base, "--trusted-user",
            "--work-dir", str(WORK / "station" / "gateways"),
            env={**ENV, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"})  # fmt: skip
+        step("5c. factory CLI: a Greengrass core as a trusted user (its bundle holds the nucleus's config.yaml)")
+        sh(PY, "-m", "provisioning", "run", str(WORK / "cores.csv"), "--fleet", "cores", *base, "--trusted-user",
+           "--work-dir", str(WORK / "station" / "cores"),
+           env={**ENV, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"})  # fmt: skip
 
         step("6. each device connects with its own certificate, as its thing, and publishes")
         from provisioning import target as target_mod
@@ -111,7 +139,7 @@ def main() -> int:
         secret = passphrase.read_bytes().strip()
         for bundle in sorted((WORK / "station").glob("*/bundles/*/device.json")):
             device = json.loads(bundle.read_text())
-            fleet_of = target.fleet("sensors" if device["thingName"].startswith("sensor-") else "gateways")
+            fleet_of = target.fleet(bundle.parents[2].name)  # station/<fleet>/bundles/<thing>/device.json
             topic = fleet_of.check_topic(device["thingName"])
             key = open_private_key(
                 bundle.parent / device["key"]["file"], secret, what="device key"
@@ -121,14 +149,34 @@ def main() -> int:
             )
             verify_device(target, thing=device["thingName"], creds=device_creds, topic=topic)
             print(f"   {device['thingName']:24s} certificate {device['certificateId'][:12]}... published to {topic}")
-        for batch in ("sensors", "gateways"):
+        for batch in ("sensors", "gateways", "cores"):
             sh(PY, "-m", "provisioning", "status", "--work-dir", str(WORK / "station" / batch))
+
+        step("7. the core's key goes where its config.yaml says; the core gets AWS credentials, as the nucleus does")
+        (config_file,) = (WORK / "station" / "cores" / "bundles").glob("*/greengrass/config.yaml")
+        config = yaml.safe_load(config_file.read_text())
+        device_root = WORK / "core-device"  # stands for the core's rootpath (/greengrass/v2)
+        key_file = device_root / config["system"]["privateKeyPath"].rsplit("/", 1)[1]
+        sh(PY, "-m", "provisioning", "export-key", "--work-dir", str(WORK / "station" / "cores"),
+           "--device", cores[0], "--out", str(key_file), "--move")  # fmt: skip
+        nucleus = config["services"]["aws.greengrass.Nucleus"]["configuration"]
+        (sensor_bundle,) = (WORK / "station" / "sensors" / "bundles").glob(f"*{sensors[0]}/device.json")
+        sensor = json.loads(sensor_bundle.read_text())
+        sensor_key = sensor_bundle.parent / sensor["key"]["file"]
+        for who, cert, key, password in (
+            (config["system"]["thingName"], config_file.parents[1] / "certificate.pem", key_file, None),
+            # a sensor's policy does not name the role alias: refused
+            (sensor["thingName"], sensor_bundle.parent / "certificate.pem", sensor_key, secret),
+        ):
+            status, answer = credentials(double, nucleus, who, cert, key, password)
+            print(f"   {who}: GET /role-aliases/{nucleus['iotRoleAlias']}/credentials -> {status}, {answer}")
     finally:
-        step("7. stopping the double")
+        step("8. stopping the double")
         sh(PY, "-m", "iot_emulator", "down", "--state", str(state))
     print(
         f"\nDone. Everything it made is under {WORK.relative_to(ROOT)}/ "
-        "(keys encrypted, 0600; the passphrase in station-passphrase; remove it when you like)."
+        "(station keys encrypted, 0600; the passphrase in station-passphrase; the core's key, exported as a device "
+        "holds it, unencrypted 0600 in core-device/; remove it all when you like)."
     )
     return 0
 

@@ -4,6 +4,8 @@
 #                        served by the same Debian mirror), and mosquitto-clients (mosquitto_pub/_sub probes)
 #   softhsm2             a PKCS#11 token for the factory CLI's hardware-key path and its tests
 #   chromium             renders the policy review's HTML report in a test (headless screenshot)
+#   iproute2, util-linux `ip` and `unshare`: awscrt's x509 credentials test runs the double on port 443 in a
+#                        network namespace of its own (tests/iot_emulator/x509_probe.py)
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need_mosquitto=2.0.21
@@ -17,7 +19,9 @@ softhsm_ok=0
 if command -v softhsm2-util >/dev/null && [ -e /usr/lib/softhsm/libsofthsm2.so ]; then softhsm_ok=1; fi
 chromium_ok=0
 if command -v chromium >/dev/null; then chromium_ok=1; fi
-[ "$mosquitto_ok$softhsm_ok$chromium_ok" = "111" ] && exit 0
+netns_ok=0
+if command -v unshare >/dev/null && { command -v ip >/dev/null || [ -x /usr/sbin/ip ]; }; then netns_ok=1; fi
+[ "$mosquitto_ok$softhsm_ok$chromium_ok$netns_ok" = "1111" ] && exit 0
 
 if [ "$mosquitto_ok" = 0 ] && ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
   $SUDO tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
@@ -40,6 +44,9 @@ if [ "$softhsm_ok" = 0 ]; then
 fi
 if [ "$chromium_ok" = 0 ]; then
   $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+if [ "$netns_ok" = 0 ]; then
+  $SUDO apt-get install -y -qq iproute2 util-linux >/dev/null
 fi
 # (mosquitto -h and softhsm2-util --version exit non-zero by design: report, do not fail)
 echo "installed: $( (mosquitto -h 2>/dev/null || true) | head -1), softhsm $(softhsm2-util --version 2>/dev/null || true)"

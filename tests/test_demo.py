@@ -23,6 +23,9 @@ def test_demo_script_runs_end_to_end() -> None:
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "verified: 4" in result.stdout  # the sensors batch
     assert "verified: 2" in result.stdout  # the gateways batch
-    assert result.stdout.count(" published to ") == 6
+    assert "verified: 1" in result.stdout  # the cores batch
+    assert result.stdout.count(" published to ") == 7
+    assert "/credentials -> 200, access key" in result.stdout  # the core
+    assert "/credentials -> 403" in result.stdout  # a sensor
     assert "stopped" in result.stdout
     assert "PRIVATE KEY" not in result.stdout + result.stderr

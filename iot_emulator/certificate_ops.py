@@ -7,7 +7,9 @@ ACTIVE when ``setAsActive``, else INACTIVE; DeleteCertificate refuses a certific
 or has a policy or thing attached ("A certificate cannot be deleted if it has a policy or IoT thing
 attached to it or if its status is set to ACTIVE"): 409 CertificateStateException (the model's
 error for it); 409 DeleteConflictException when something is attached (UNVERIFIED which of the
-two AWS answers for attachments; the model lists both).
+two AWS answers for attachments; the model lists both). ``forceDelete`` ("Forces the deletion of
+a certificate if it is inactive and is not attached to an IoT thing") deletes it with its policy
+attachments.
 """
 
 from __future__ import annotations
@@ -46,16 +48,15 @@ class CertificateOperations:
                 409, "CertificateStateException", "Certificate must be deactivated before it can be deleted."
             )
         arn = self.registry.cert_arn(certificate_id)
+        force = bool(p.get("forceDelete"))
         with self.registry.transaction() as db:
-            attached = db.execute(
-                "SELECT 1 FROM thing_principals WHERE principal = ? "
-                "UNION SELECT 1 FROM policy_targets WHERE target = ?",
-                (arn, arn),
-            ).fetchone()
-            if attached is not None:
+            thing = db.execute("SELECT 1 FROM thing_principals WHERE principal = ?", (arn,)).fetchone()
+            policy = db.execute("SELECT 1 FROM policy_targets WHERE target = ?", (arn,)).fetchone()
+            if thing is not None or (policy is not None and not force):
                 raise ServiceError(
                     409, "DeleteConflictException", "Certificate has things or policies attached; detach them first."
                 )
+            db.execute("DELETE FROM policy_targets WHERE target = ?", (arn,))
             db.execute("DELETE FROM certificates WHERE id = ?", (certificate_id,))
         self.registry.changed(arn)
         return {}

@@ -124,6 +124,10 @@ def add_commands(sub: Any) -> None:
     _common(st)
     p = tsub.add_parser("purge", help="delete old certificates whose grace period is over")
     _common(p)
+    du = tsub.add_parser(
+        "due", help="devices Device Defender's expiring/age audits flag for rotation (exit 1 when any)"
+    )
+    _common(du)
 
 
 # context -------------------------------------------------------------------------------------------------
@@ -368,6 +372,15 @@ def cmd_rotate_purge(args: argparse.Namespace, env: Environment) -> int:
     return ExitStatus.OK
 
 
+def cmd_rotate_due(args: argparse.Namespace, env: Environment) -> int:
+    ctx = Context(args)
+    due = ctx.lifecycle().due()
+    for entry in due:
+        env.out(f"{entry['thing'] or '(no thing)'}: certificate {entry['certificateId'][:12]} ({entry['check']})\n")
+    env.out(f"{len(due)} certificate(s) due for rotation\n")
+    return ExitStatus.FAILED if due else ExitStatus.OK
+
+
 def dispatch(args: argparse.Namespace) -> Callable[[argparse.Namespace, Environment], int] | None:
     """The function of an identity command, or None for another command."""
     if args.command == "allowlist":
@@ -381,7 +394,10 @@ def dispatch(args: argparse.Namespace) -> Callable[[argparse.Namespace, Environm
     if args.command == "rma-finish":
         return cmd_rma_finish
     if args.command == "rotate":
-        return {"device": cmd_rotate_device, "stalled": cmd_rotate_stalled, "purge": cmd_rotate_purge}[
-            args.rotate_command
-        ]
+        return {
+            "device": cmd_rotate_device,
+            "stalled": cmd_rotate_stalled,
+            "purge": cmd_rotate_purge,
+            "due": cmd_rotate_due,
+        }[args.rotate_command]
     return None

@@ -13,8 +13,9 @@ clients, pointed at the local double by its outputs file), so the same commands 
   that the CSR holds a new key, then issues the new certificate (CreateCertificateFromCsr), gives
   it the fleet's device policy and attaches it to the thing. Old and new overlap until the device
   has connected and published with the new one; then the old one is set INACTIVE and detached, and
-  ``purge`` deletes it once the grace period is over (DeleteCertificate needs it INACTIVE with no
-  policy or thing attached). A rotation that started and did not finish is ``stalled``.
+  ``purge`` deletes it once the grace period is over (DeleteCertificate with ``forceDelete``: it
+  must be INACTIVE and attached to no thing; its policy attachments go with it). A rotation that
+  started and did not finish is ``stalled``.
 - **Revocation** (``revoke``): the allowlist entry becomes REVOKED (with who, why and when) first,
   so the serial cannot be provisioned again; then each certificate of the thing becomes REVOKED
   (or INACTIVE), and the thing joins the quarantine group when the Device Defender stack is in the
@@ -36,7 +37,9 @@ from provisioning.errors import ProvisioningError, StationFault, UsageError
 ACTIVE, INACTIVE, REVOKED = "ACTIVE", "INACTIVE", "REVOKED"
 #: Old certificates are deleted this long after a rotation finished (configurable, ``--grace-days``).
 DEFAULT_GRACE = timedelta(days=7)
-#: A rotation not finished after this long is stalled (configurable, ``--stalled-after``).
+#: Device Defender audit checks whose findings call for a rotation.
+ROTATION_CHECKS = ("DEVICE_CERTIFICATE_EXPIRING_CHECK", "DEVICE_CERTIFICATE_AGE_CHECK")
+#: A rotation not finished after this long is stalled (configurable, ``--after-minutes``).
 DEFAULT_STALL = timedelta(hours=1)
 
 
@@ -251,18 +254,10 @@ class Lifecycle:
             old, after = entry.get("retired_certificate_id"), entry.get("delete_after")
             if not isinstance(old, str) or not isinstance(after, str) or after > moment:
                 continue
-            arn = f"{old}"
-            policies = _call(
-                "listing the old certificate's policies",
-                self.iot.list_attached_policies,
-                target=self._arn(old),
-            ).get("policies", [])
-            for policy in policies:
-                name = policy["policyName"]
-                _call("detaching a policy", self.iot.detach_policy, policyName=name, target=self._arn(old))
             if self.status(old) == ACTIVE:
                 self._set_status(old, INACTIVE)
-            _call(f"deleting certificate {arn[:12]}", self.iot.delete_certificate, certificateId=old)
+            # forceDelete: "if it is inactive and is not attached to an IoT thing" (policies go with it).
+            _call(f"deleting certificate {old[:12]}", self.iot.delete_certificate, certificateId=old, forceDelete=True)
             self.allowlist.update(
                 str(entry["serial"]),
                 "REMOVE retired_certificate_id, delete_after SET deleted_certificate_id = :old",
@@ -281,6 +276,32 @@ class Lifecycle:
             for e in self.entries()
             if e.get("rotation_state") == "STARTED" and str(e.get("rotation_started_at", "")) <= limit
         ]
+
+    def due(self) -> list[dict[str, str]]:
+        """Certificates Device Defender's audits flag for rotation (expiring, or older than the age
+        threshold), each with its thing: the devices to rotate first."""
+        out = []
+        for check in ROTATION_CHECKS:
+            token: str | None = None
+            while True:
+                kwargs: dict[str, Any] = {"checkName": check, **({"nextToken": token} if token else {})}
+                page = _call("reading audit findings", self.iot.list_audit_findings, **kwargs)
+                for finding in page.get("findings", []):
+                    resource = finding.get("nonCompliantResource", {}).get("resourceIdentifier", {})
+                    certificate_id = resource.get("deviceCertificateId")
+                    if not certificate_id:
+                        continue
+                    try:
+                        arn = self._arn(str(certificate_id))
+                    except ProvisioningError:
+                        continue  # deleted since the audit
+                    things = _call("finding the certificate's thing", self.iot.list_principal_things, principal=arn)
+                    for thing in things.get("things", []) or [""]:
+                        out.append({"check": check, "certificateId": str(certificate_id), "thing": str(thing)})
+                token = page.get("nextToken")
+                if not token:
+                    break
+        return out
 
     def _arn(self, certificate_id: str) -> str:
         answer = _call("describing a certificate", self.iot.describe_certificate, certificateId=certificate_id)

@@ -11,6 +11,7 @@ from constructs import Construct
 
 from config import FleetConfig
 from constructs_lib.allowlist import SerialAllowlist
+from constructs_lib.certificate_lifecycle import AllowlistParameters
 from constructs_lib.claim_certificate import ClaimCertificate
 from constructs_lib.claim_policy import ClaimPolicy
 from constructs_lib.device_policy import DevicePolicy
@@ -51,6 +52,13 @@ class FleetProvisioningStack(Stack):
                 key = outputs.fleet_key(fleet.name, outputs.FleetOutput.CLAIM_CERTIFICATE_ID)
                 CfnOutput(self, key, value=built.claim_certificate.certificate_id)
         self.operator = self._factory_operator(config)
+        AllowlistParameters(
+            self,
+            "AllowlistParameters",
+            allowlist=self.allowlist,
+            table_parameter=plans.allowlist_parameter(config, "table-name"),
+            key_parameter=plans.allowlist_parameter(config, "key-arn"),
+        )
         CfnOutput(
             self,
             outputs.ALLOWLIST_TABLE_NAME,

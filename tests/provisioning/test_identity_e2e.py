@@ -332,3 +332,24 @@ def test_rotation_of_100_connected_devices_loses_none(fleet_of_100: Any, outputs
     finally:
         for device in devices:
             device.close()
+
+
+def test_rotate_due_lists_the_devices_defender_flags(
+    double: Double, claim: Identity, outputs: Path, tmp_path: Path, iot: Any
+) -> None:
+    serial, thing = "SNDUE0000001", "sensor-SNDUE0000001"
+    import_rows(tmp_path, outputs, [{"SerialNumber": serial}])
+    provision(outputs, claim, tmp_path / "w", [serial])
+    (cert,) = certificates(iot, thing)
+    double.add_audit_finding({
+        "findingId": "due-1",
+        "checkName": "DEVICE_CERTIFICATE_AGE_CHECK",
+        "severity": "LOW",
+        "nonCompliantResource": {
+            "resourceType": "DEVICE_CERTIFICATE",
+            "resourceIdentifier": {"deviceCertificateId": cert},
+        },
+    })  # fmt: skip
+    result = cli("rotate", "due", *fleet_args(outputs))
+    assert result.status == ExitStatus.FAILED
+    assert f"{thing}: certificate {cert[:12]} (DEVICE_CERTIFICATE_AGE_CHECK)" in result.out

@@ -95,6 +95,18 @@ def add_commands(sub: Any) -> None:
     v.add_argument("--allowlist-only", action="store_true", help="only mark the entry REVOKED; touch no certificate")
     _who(v)
     _common(v)
+    k = asub.add_parser(
+        "key-manifest", help="write the SPKI SHA-256 of the keys this station holds for a manifest's serials"
+    )
+    k.add_argument("manifest", type=Path, help="CSV (with a header) or JSON lines with the serials")
+    k.add_argument("--serial-column", default="SerialNumber", help="the column holding the serial")
+    k.add_argument("--out", type=Path, required=True, help="JSON lines to import (refuses to overwrite)")
+    k.add_argument("--work-dir", type=Path, default=Path("provisioning-work"), help="where the file keys live")
+    k.add_argument("--key-store", choices=("file", "pkcs11"), default="file", help="where the keys live")
+    k.add_argument("--pkcs11-module", help="PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so)")
+    k.add_argument("--token-label", help="PKCS#11 token label")
+    k.add_argument("--plaintext-keys", action="store_true", help="the file keys are unencrypted")
+    k.add_argument("--passphrase-file", type=Path, help="file holding the key passphrase")
     e = asub.add_parser("release", help="undo a revocation as far as AWS allows")
     e.add_argument("serial", help="serial number")
     _who(e)
@@ -217,6 +229,50 @@ def cmd_import(args: argparse.Namespace, env: Environment) -> int:
     if summary.conflicts:
         env.out("  (an existing entry is never overwritten: use allow-reprovision for a replacement key)\n")
     return ExitStatus.FAILED if summary.conflicts or rejected else ExitStatus.OK
+
+
+def cmd_key_manifest(args: argparse.Namespace, env: Environment) -> int:
+    """Offline: the public-key fingerprints of keys made earlier (by this station, or in a token)."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    from provisioning.cli import _pkcs11, passphrase
+    from provisioning.keys import FileKeyStore, KeyStore, Pkcs11KeyStore
+
+    if args.out.exists():
+        raise UsageError(f"{args.out} exists", "choose another --out")
+    serials = []
+    for line, record in manifest._records(args.manifest):
+        if isinstance(record, str) or not record.get(args.serial_column):
+            raise UsageError(f"{args.manifest}:{line}: no {args.serial_column}", "pass --serial-column")
+        serials.append(record[args.serial_column])
+    store: KeyStore
+    if args.key_store == "pkcs11":
+        token = _pkcs11(args, env)
+        if token is None:  # pragma: no cover - _pkcs11 asks for the module with --key-store pkcs11
+            raise UsageError("PKCS#11 keys need --pkcs11-module and --token-label")
+        store = Pkcs11KeyStore(module=token["module"], token_label=token["token_label"], pin=token["pin"])
+    else:
+        store = FileKeyStore(args.work_dir / "keys", passphrase=passphrase(args, env, required=False))
+    store.open()
+    missing = 0
+    try:
+        with args.out.open("x", encoding="utf-8") as out:
+            for serial in serials:
+                if not store.exists(serial):
+                    env.err(f"no key for {serial} in the {args.key_store} store\n")
+                    missing += 1
+                    continue
+                der = store.public_key(serial).public_bytes(
+                    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+                )
+                row = {args.serial_column: serial, "public_key_sha256": hashlib.sha256(der).hexdigest()}
+                out.write(json.dumps(row) + "\n")
+    finally:
+        store.close()
+    env.out(f"{len(serials) - missing} fingerprint(s) written to {args.out}; import it with `allowlist import`\n")
+    return ExitStatus.FAILED if missing else ExitStatus.OK
 
 
 def cmd_show(args: argparse.Namespace, env: Environment) -> int:
@@ -390,6 +446,7 @@ def dispatch(args: argparse.Namespace) -> Callable[[argparse.Namespace, Environm
             "allow-reprovision": cmd_allow_reprovision,
             "revoke": cmd_revoke,
             "release": cmd_release,
+            "key-manifest": cmd_key_manifest,
         }[args.allowlist_command]
     if args.command == "rma-finish":
         return cmd_rma_finish

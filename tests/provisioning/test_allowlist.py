@@ -201,3 +201,23 @@ def test_cli_unreachable_dynamodb_stops_once_with_the_cause(tmp_path: Path) -> N
     assert result.status == 3, result.text
     assert result.err.count("error:") == 1
     assert "Traceback" not in result.text
+
+
+def test_key_manifest_records_the_fingerprints_of_the_station_keys(tmp_path: Path) -> None:
+    from provisioning import keys
+
+    made = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "w" / "keys").mkdir(parents=True)
+    keys.write_private(tmp_path / "w" / "keys" / "SN00000001.key", keys.seal(made, None))
+    serials = csv_file(tmp_path / "s.csv", ["SN00000001,B-1", "SN00000002,B-1"])
+    out = tmp_path / "fingerprints.jsonl"
+    result = cli("allowlist", "key-manifest", str(serials), "--work-dir", str(tmp_path / "w"), "--out", str(out),
+                 "--plaintext-keys")  # fmt: skip
+    assert result.status == 1  # one serial has no key yet
+    assert "no key for SN00000002" in result.err
+    der = made.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows == [{"SerialNumber": "SN00000001", "public_key_sha256": hashlib.sha256(der).hexdigest()}]
+    assert [e.fingerprint for e in entries(out)] == [hashlib.sha256(der).hexdigest()]
+    again = cli("allowlist", "key-manifest", str(serials), "--work-dir", str(tmp_path / "w"), "--out", str(out))
+    assert again.status == 2  # never overwrites

@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from provisioning import allowlist as al
 from provisioning import manifest
+from provisioning.errors import UsageError
 from tests.provisioning.conftest import cli
 
 TABLE = "allowlist"
@@ -221,3 +222,78 @@ def test_key_manifest_records_the_fingerprints_of_the_station_keys(tmp_path: Pat
     assert [e.fingerprint for e in entries(out)] == [hashlib.sha256(der).hexdigest()]
     again = cli("allowlist", "key-manifest", str(serials), "--work-dir", str(tmp_path / "w"), "--out", str(out))
     assert again.status == 2  # never overwrites
+
+
+def test_an_interrupted_import_resumes_by_running_it_again(dynamodb: Any, tmp_path: Path) -> None:
+    rows = entries(csv_file(tmp_path / "a.csv", [f"SN{i:08d},B-1" for i in range(250)]))
+    table = al.Allowlist(dynamodb, TABLE, FLEET)
+
+    def interrupt(done: int) -> None:
+        if done >= 100:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        table.import_entries(rows, progress=interrupt)
+    assert len(items(dynamodb)) == 100
+    again = table.import_entries(rows)
+    assert (again.written, again.unchanged) == (150, 100)
+    assert len(items(dynamodb)) == 250
+
+
+def test_two_imports_at_once_of_overlapping_files_store_each_serial_once(dynamodb: Any, tmp_path: Path) -> None:
+    import threading
+
+    a = entries(csv_file(tmp_path / "a.csv", [f"SN{i:08d},B-1" for i in range(0, 300)]))
+    b = entries(csv_file(tmp_path / "b.csv", [f"SN{i:08d},B-1" for i in range(150, 450)]))
+    summaries: list[al.ImportSummary] = []
+    threads = [
+        threading.Thread(target=lambda e=e: summaries.append(al.Allowlist(dynamodb, TABLE, FLEET).import_entries(e)))
+        for e in (a, b)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(items(dynamodb)) == 450
+    assert all(not s.conflicts for s in summaries)
+    assert sum(s.written + s.unchanged for s in summaries) == 600
+
+
+def test_cli_rejects_file_keeps_every_bad_row_with_its_reason(tmp_path: Path) -> None:
+    path = csv_file(tmp_path / "mixed.csv", ["SN00000001,B-1", "sn-lower,B-1", "SN00000003,b_bad"])
+    rejects = tmp_path / "rejects.csv"
+    parsed = al.read_import_file(path, SCHEMA)
+    assert al.write_rejects(path, rejects, parsed.errors) == 2
+    lines = rejects.read_text().splitlines()
+    assert lines[0] == "SerialNumber,Batch"
+    assert lines[1].startswith(f"# {path}:3: SerialNumber 'sn-lower'")
+    assert lines[2] == "sn-lower,B-1"
+    assert lines[4] == "SN00000003,b_bad"
+    # The rejects file, fixed, imports: each reason is a comment line a spreadsheet user deletes.
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text("\n".join(line for line in lines if not line.startswith("#")).replace("sn-lower", "SN00000002")
+                     .replace("b_bad", "B-2") + "\n")  # fmt: skip
+    assert [e.serial for e in entries(fixed)] == ["SN00000002", "SN00000003"]
+
+
+def test_allow_reprovision_revoke_and_release_record_who_and_why(dynamodb: Any, tmp_path: Path) -> None:
+    table = al.Allowlist(dynamodb, TABLE, FLEET)
+    table.import_entries(entries(csv_file(tmp_path / "a.csv", ["SN00000001,B-1"])))
+    item = table.allow_reprovision("SN00000001", by="alice", reason="RMA 1", fingerprint="ab" * 32)
+    assert (item["allow_reprovision"]["BOOL"], item["reprovision_allowed_by"]["S"]) == (True, "alice")
+    assert item["public_key_sha256"]["S"] == "ab" * 32
+    revoked = table.mark_revoked("SN00000001", by="bob", reason="stolen")
+    assert (revoked["status"]["S"], revoked["revoked_from"]["S"], revoked["revoke_reason"]["S"]) == (
+        "REVOKED",
+        "ALLOWED",
+        "stolen",
+    )
+    assert "allow_reprovision" not in revoked
+    with pytest.raises(UsageError, match="REVOKED"):
+        table.allow_reprovision("SN00000001", by="alice", reason="again", fingerprint=None)
+    released = table.mark_released("SN00000001", by="carol", reason="found")
+    assert (released["status"]["S"], released["released_by"]["S"]) == ("ALLOWED", "carol")
+    with pytest.raises(UsageError, match="not revoked"):
+        table.mark_released("SN00000001", by="carol", reason="twice")
+    with pytest.raises(UsageError, match="not on the allowlist"):
+        table.mark_revoked("SN99999999", by="bob", reason="typo")

@@ -77,6 +77,10 @@ def import_rows(tmp_path: Path, outputs: Path, rows: list[dict[str, str]]) -> No
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = cli("allowlist", "import", str(path), *fleet_args(outputs))
     assert result.status == ExitStatus.OK, result.text
+    assert f"{len(rows)}/{len(rows)} rows" in result.err  # the progress line
+    assert f"{len(rows)} added, 0 already there" in result.out
+    again = cli("allowlist", "import", str(path), *fleet_args(outputs))
+    assert f"0 added, {len(rows)} already there" in again.out  # idempotent
 
 
 # keys bound at manufacture ---------------------------------------------------------------------------

@@ -394,7 +394,11 @@ def cmd_rotate_device(args: argparse.Namespace, env: Environment) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     keys.write_private(key_path, keys.seal(key, secret))
     life = ctx.lifecycle()
-    issued = life.start_rotation(args.serial, current_pem=current_pem, csr_pem=keys.build_csr(key, args.serial))
+    try:
+        issued = life.start_rotation(args.serial, current_pem=current_pem, csr_pem=keys.build_csr(key, args.serial))
+    except BaseException:
+        key_path.unlink()  # the signer refused or failed: no certificate will ever match this key
+        raise
     cert_path = args.out / f"{args.serial}.pem"
     cert_path.write_text(issued["certificatePem"])
     env.out(f"new certificate {issued['certificateId'][:12]} issued and attached; confirming it on the endpoint\n")

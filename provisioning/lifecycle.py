@@ -185,6 +185,9 @@ class Lifecycle:
             raise UsageError("the CSR is not a PEM certificate request") from None
         if new_key == spki_sha256_of_pem(current_pem):
             raise LifecycleError("the CSR holds the current key: a rotation needs a new key")
+        unconfirmed = entry.get("rotation_certificate_id")
+        if entry.get("rotation_state") == "STARTED" and isinstance(unconfirmed, str) and unconfirmed != current:
+            self._abandon(thing, unconfirmed)  # a rotation started again: the unconfirmed certificate goes
         issued = _call(
             f"issuing {thing}'s new certificate",
             self.iot.create_certificate_from_csr,
@@ -194,19 +197,36 @@ class Lifecycle:
         new_id, new_arn = str(issued["certificateId"]), str(issued["certificateArn"])
         _call("attaching the device policy", self.iot.attach_policy, policyName=self.device_policy, target=new_arn)
         _call("attaching the new certificate", self.iot.attach_thing_principal, thingName=thing, principal=new_arn)
-        self.allowlist.update(
+        recorded = self.allowlist.update(
             serial,
             "SET rotation_state = :s, rotation_certificate_id = :n, rotation_started_at = :t",
-            "claimed_certificate_id = :old",
+            "claimed_certificate_id = :old AND #status = :claimed",
             {
                 ":s": {"S": "STARTED"},
                 ":n": {"S": new_id},
                 ":t": {"S": self.clock().isoformat(timespec="seconds")},
                 ":old": {"S": current},
+                ":claimed": {"S": "CLAIMED"},
             },
             f"recording {serial}'s rotation",
         )
+        if recorded is None:  # revoked, re-provisioned or rotated meanwhile: the new certificate goes
+            self._abandon(thing, new_id)
+            raise LifecycleError(f"serial {serial} changed during the rotation; the new certificate was withdrawn")
         return {"thing": thing, "certificateId": new_id, "certificatePem": str(issued["certificatePem"])}
+
+    def _abandon(self, thing: str, certificate_id: str) -> None:
+        """Withdraw a certificate a rotation issued and no device confirmed: INACTIVE, detached, deleted."""
+        try:
+            arn = self._arn(certificate_id)
+        except ProvisioningError:
+            return  # already gone
+        if self.status(certificate_id) == ACTIVE:
+            self._set_status(certificate_id, INACTIVE)
+        if arn in self.principals(thing):
+            self._detach(thing, arn)
+        _call("deleting an unconfirmed certificate", self.iot.delete_certificate, certificateId=certificate_id,
+              forceDelete=True)  # fmt: skip
 
     def finish_rotation(self, serial: str, *, grace: timedelta = DEFAULT_GRACE) -> str:
         """The device confirmed its new certificate: the old one INACTIVE and detached; its ID."""
@@ -223,12 +243,12 @@ class Lifecycle:
 
         fingerprint = spki_sha256_of_pem(description["certificateDescription"]["certificatePem"])
         now = self.clock()
-        self.allowlist.update(
+        finished = self.allowlist.update(
             serial,
             "SET claimed_certificate_id = :new, previous_certificate_id = :old, public_key_sha256 = :fp, "
             "rotation_state = :done, rotated_at = :now, retired_certificate_id = :old, delete_after = :later "
             "REMOVE rotation_certificate_id",
-            "claimed_certificate_id = :old AND rotation_certificate_id = :new",
+            "claimed_certificate_id = :old AND rotation_certificate_id = :new AND #status = :claimed",
             {
                 ":new": {"S": new},
                 ":old": {"S": old},
@@ -236,14 +256,19 @@ class Lifecycle:
                 ":done": {"S": "DONE"},
                 ":now": {"S": now.isoformat(timespec="seconds")},
                 ":later": {"S": (now + grace).isoformat(timespec="seconds")},
+                ":claimed": {"S": "CLAIMED"},
             },
             f"recording {serial}'s new certificate",
         )
-        old_arn = next((p for p in principals if p.endswith("/" + old)), None)
-        if self.status(old) == ACTIVE:
-            self._set_status(old, INACTIVE)
-        if old_arn is not None:
-            self._detach(thing, old_arn)
+        if finished is None:
+            raise LifecycleError(f"serial {serial} changed during the rotation (revoked or finished elsewhere)")
+        for principal in principals:  # the old one, and any other left by an interrupted rotation
+            certificate_id = principal.rsplit("/", 1)[1]
+            if certificate_id == new:
+                continue
+            if self.status(certificate_id) == ACTIVE:
+                self._set_status(certificate_id, INACTIVE)
+            self._detach(thing, principal)
         return old
 
     def purge(self, *, now: datetime | None = None) -> list[str]:

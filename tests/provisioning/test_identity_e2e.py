@@ -357,3 +357,52 @@ def test_rotate_due_lists_the_devices_defender_flags(
     result = cli("rotate", "due", *fleet_args(outputs))
     assert result.status == ExitStatus.FAILED
     assert f"{thing}: certificate {cert[:12]} (DEVICE_CERTIFICATE_AGE_CHECK)" in result.out
+
+
+def test_a_stalled_rotation_started_again_leaves_one_active_certificate(
+    double: Double, claim: Identity, outputs: Path, tmp_path: Path, iot: Any
+) -> None:
+    import datetime as dt
+
+    serial, thing = "SNSTALL00001", "sensor-SNSTALL00001"
+    import_rows(tmp_path, outputs, [{"SerialNumber": serial}])
+    provision(outputs, claim, tmp_path / "w", [serial])
+    data = json.loads(outputs.read_text())
+    life = Lifecycle(
+        Allowlist(dynamodb_client("eu-west-1", data["IotDouble"]["AwsEndpointUrl"]), entry_table(outputs), "sensors"),
+        iot_client("eu-west-1", data["IotDouble"]["ControlPlaneUrl"]),
+        device_policy="acme-dev-sensors-device",
+    )
+    current = (tmp_path / "w/bundles" / thing / "certificate.pem").read_text()
+    lost = life.start_rotation(
+        serial, current_pem=current, csr_pem=keys.build_csr(ec.generate_private_key(ec.SECP256R1()), serial)
+    )  # the device went offline before it confirmed
+    assert [e["serial"] for e in life.stalled(older_than=dt.timedelta(0))] == [serial]
+    stalled = cli("rotate", "stalled", "--after-minutes", "0", *fleet_args(outputs))
+    assert stalled.status == ExitStatus.FAILED
+    assert serial in stalled.out
+    key = ec.generate_private_key(ec.SECP256R1())
+    issued = life.start_rotation(serial, current_pem=current, csr_pem=keys.build_csr(key, serial))
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_certificate(certificateId=lost["certificateId"])  # withdrawn
+    target = target_mod.load(outputs)
+    verify_device(target, thing=thing, creds=Credentials(issued["certificatePem"].encode(), keys.pem_in_memory(key)),
+                  topic=target.fleet("sensors").check_topic(thing))  # fmt: skip
+    life.finish_rotation(serial)
+    assert certificates(iot, thing) == {issued["certificateId"]: "ACTIVE"}
+    assert life.stalled(older_than=dt.timedelta(0)) == []
+
+
+def test_a_refused_bench_rotation_leaves_no_key_behind(
+    double: Double, claim: Identity, outputs: Path, tmp_path: Path, iot: Any
+) -> None:
+    serial = "SNROT0000002"
+    import_rows(tmp_path, outputs, [{"SerialNumber": serial}])
+    provision(outputs, claim, tmp_path / "w", [serial])
+    assert cli("allowlist", "revoke", serial, "--reason", "test", "--allowlist-only", *fleet_args(outputs)).status == 0
+    cert = tmp_path / "w/bundles" / f"sensor-{serial}" / "certificate.pem"
+    result = cli("rotate", "device", serial, "--cert", str(cert), "--out", str(tmp_path / "new"), "--plaintext-keys",
+                 *fleet_args(outputs))  # fmt: skip
+    assert result.status == ExitStatus.FAILED
+    assert "REVOKED" in result.err
+    assert list((tmp_path / "new").iterdir()) == []

@@ -262,6 +262,9 @@ class Lifecycle:
         )
         if finished is None:
             raise LifecycleError(f"serial {serial} changed during the rotation (revoked or finished elsewhere)")
+        earlier = entry.get("retired_certificate_id")
+        if isinstance(earlier, str) and earlier != old:  # two generations old: its grace ends now
+            self._abandon(thing, earlier)
         for principal in principals:  # the old one, and any other left by an interrupted rotation
             certificate_id = principal.rsplit("/", 1)[1]
             if certificate_id == new:

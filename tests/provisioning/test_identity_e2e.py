@@ -256,6 +256,18 @@ def test_rotate_a_bench_device_with_the_cli(
     assert purged.status == ExitStatus.OK, purged.text
     with pytest.raises(iot.exceptions.ResourceNotFoundException):
         iot.describe_certificate(certificateId=old)
+    # Two more rotations within the grace period: the certificate two generations old goes at once.
+    for generation in ("g2", "g3"):
+        previous = tmp_path / ("new" if generation == "g2" else "g2") / f"{serial}.pem"
+        step = cli("rotate", "device", serial, "--cert", str(previous), "--out", str(tmp_path / generation),
+                   "--plaintext-keys", *fleet_args(outputs))  # fmt: skip
+        assert step.status == ExitStatus.OK, step.text
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_certificate(certificateId=new)
+    g2 = certificate_id_of((tmp_path / "g2" / f"{serial}.pem").read_text())
+    g3 = certificate_id_of((tmp_path / "g3" / f"{serial}.pem").read_text())
+    assert iot.describe_certificate(certificateId=g2)["certificateDescription"]["status"] == "INACTIVE"
+    assert certificates(iot, thing) == {g3: "ACTIVE"}
 
 
 class Device:

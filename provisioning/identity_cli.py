@@ -122,6 +122,9 @@ def add_commands(sub: Any) -> None:
     d = tsub.add_parser("device", help="rotate one device whose key and certificate are files on this machine")
     d.add_argument("serial", help="serial number")
     d.add_argument("--cert", type=Path, required=True, help="the device's current certificate (PEM)")
+    d.add_argument(
+        "--key", type=Path, help="the device's current key: the device first proves its identity by connecting with it"
+    )
     d.add_argument("--key-type", choices=KEY_TYPES, default="ec-p256", help="the new key's type")
     d.add_argument("--out", type=Path, required=True, help="directory for the new key (0600) and certificate")
     d.add_argument("--grace-days", type=float, default=7.0, help="days before the old certificate is deleted")
@@ -386,7 +389,12 @@ def cmd_rotate_device(args: argparse.Namespace, env: Environment) -> int:
         current_pem = args.cert.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read --cert {args.cert}: {exc}") from None
-    secret = passphrase(args, env, required=True)
+    secret = passphrase(args, env, required=not args.plaintext_keys)
+    if args.key is not None:  # as a device calls the signer: over its current, working identity
+        current_key = keys.open_private_key(args.key, secret, what="--key")
+        thing = ctx.lifecycle().thing_of(ctx.lifecycle().entry(args.serial))
+        verify_device(target, thing=thing, creds=Credentials(current_pem.encode(), keys.pem_in_memory(current_key)),
+                      topic=None)  # fmt: skip
     key_path = args.out / f"{args.serial}.key"
     if key_path.exists():
         raise UsageError(f"{key_path} exists", "choose another --out: a rotation never overwrites a key")

@@ -240,8 +240,9 @@ def test_rotate_a_bench_device_with_the_cli(
     provision(outputs, claim, tmp_path / "w", [serial])
     old = certificate_id_of((tmp_path / "w/bundles" / thing / "certificate.pem").read_text())
     cert = tmp_path / "w/bundles" / thing / "certificate.pem"
-    result = cli("rotate", "device", serial, "--cert", str(cert), "--out", str(tmp_path / "new"), "--plaintext-keys",
-                 "--grace-days", "0", *fleet_args(outputs))  # fmt: skip
+    current_key = tmp_path / "w" / "keys" / f"{serial}.key"
+    result = cli("rotate", "device", serial, "--cert", str(cert), "--key", str(current_key), "--out",
+                 str(tmp_path / "new"), "--plaintext-keys", "--grace-days", "0", *fleet_args(outputs))  # fmt: skip
     assert result.status == ExitStatus.OK, result.text
     assert ((tmp_path / "new" / f"{serial}.key").stat().st_mode & 0o777) == 0o600
     new = certificate_id_of((tmp_path / "new" / f"{serial}.pem").read_text())

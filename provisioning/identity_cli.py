@@ -390,9 +390,10 @@ def cmd_rotate_device(args: argparse.Namespace, env: Environment) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read --cert {args.cert}: {exc}") from None
     secret = passphrase(args, env, required=not args.plaintext_keys)
+    life = ctx.lifecycle()
     if args.key is not None:  # as a device calls the signer: over its current, working identity
         current_key = keys.open_private_key(args.key, secret, what="--key")
-        thing = ctx.lifecycle().thing_of(ctx.lifecycle().entry(args.serial))
+        thing = life.thing_of(life.entry(args.serial))
         verify_device(target, thing=thing, creds=Credentials(current_pem.encode(), keys.pem_in_memory(current_key)),
                       topic=None)  # fmt: skip
     key_path = args.out / f"{args.serial}.key"
@@ -401,7 +402,6 @@ def cmd_rotate_device(args: argparse.Namespace, env: Environment) -> int:
     key = keys.new_private_key(args.key_type)
     args.out.mkdir(parents=True, exist_ok=True)
     keys.write_private(key_path, keys.seal(key, secret))
-    life = ctx.lifecycle()
     try:
         issued = life.start_rotation(args.serial, current_pem=current_pem, csr_pem=keys.build_csr(key, args.serial))
     except BaseException:

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from iot_emulator.ca import CertificateAuthority
+from iot_emulator.certificate_ops import CertificateOperations
 from iot_emulator.errors import ServiceError
 from iot_emulator.registry import Registry
 from iot_emulator.retained import RetainedStore
@@ -189,7 +190,7 @@ class DefenderStore:
 # The server --------------------------------------------------------------------------------------------
 
 
-class ControlPlane:
+class ControlPlane(CertificateOperations):
     def __init__(
         self,
         *,

@@ -9,6 +9,8 @@
     iot-provision doctor --outputs ... --fleet sensors --claim-cert C --claim-key K
     iot-provision export-key --work-dir W --device SERIAL --out /mnt/image/greengrass/v2/private.key [--move]
     iot-provision first-boot-config MANIFEST --outputs ... --fleet cores --out DIR
+    iot-provision allowlist import|show|allow-reprovision|revoke|release ...   (identity_cli)
+    iot-provision rma-finish SERIAL ... ; iot-provision rotate device|stalled|purge ...
 
 Exit statuses (docs/cli.md): 0 done, 1 some devices or checks failed, 2 usage or input error,
 3 station or target unavailable (passphrase, PIN, token, credentials, endpoint, CA, template, clock),
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING
 from contracts import cli as contract
 from contracts.cli import Environment
 from contracts.exit_status import ExitStatus
-from provisioning import greengrass, manifest
+from provisioning import greengrass, identity_cli, manifest
 from provisioning import target as target_mod
 from provisioning.constants import KEY_STORES, KEY_TYPES
 from provisioning.errors import ProvisioningError, UsageError
@@ -173,6 +175,7 @@ def parser(env: Environment) -> contract.ArgumentParser:
     f.add_argument("--out", type=Path, required=True, help="directory for <serial>/config.yaml")
     s = sub.add_parser("status", help="what a batch's journal says; creates nothing")
     s.add_argument("--work-dir", type=Path, default=Path("provisioning-work"), help="the batch's work dir")
+    identity_cli.add_commands(sub)
     return p
 
 
@@ -488,7 +491,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Environment], int]] = {
 def main(argv: Sequence[str], env: Environment) -> int:
     args = parser(env).parse_args(list(argv))
     try:
-        return COMMANDS[args.command](args, env)
+        command = identity_cli.dispatch(args) or COMMANDS[args.command]
+        return command(args, env)
     except ProvisioningError as exc:
         env.err(f"error: {exc.cause}\n" + (f"  fix: {exc.fix}\n" if exc.fix else ""))
         return int(exc.exit_status)

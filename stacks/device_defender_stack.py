@@ -12,6 +12,7 @@ from config import FleetConfig
 from constructs_lib.alarms import ProvisioningThresholds, SecurityAlarms, add_provisioning_alarms
 from constructs_lib.alerting import Alerting, AlertSubscription
 from constructs_lib.audit import AccountAudit, ScheduledAudits
+from constructs_lib.certificate_lifecycle import CertificateLifecycle, StalledRotationAlarms
 from constructs_lib.detect_definitions import DetectDefinitions
 from constructs_lib.fleet_detection import FleetDetection
 from constructs_lib.iot_logging import IotLogging
@@ -65,6 +66,21 @@ class DeviceDefenderStack(Stack):
                 d.provisioning_alarms.csr_failures_per_5_min,
                 d.provisioning_alarms.registrations_per_hour_per_claim,
             ),
+        )
+        fleet_names = [f.name for f in config.fleets]
+        self.certificate_lifecycle = CertificateLifecycle(
+            self,
+            "CertificateLifecycle",
+            allowlist_table_name=ssm.StringParameter.value_for_string_parameter(
+                self, plans.allowlist_parameter(config, "table-name")
+            ),
+            allowlist_key_arn=ssm.StringParameter.value_for_string_parameter(
+                self, plans.allowlist_parameter(config, "key-arn")
+            ),
+            fleets=fleet_names,
+        )
+        self.rotation_alarms = StalledRotationAlarms(
+            self, "StalledRotations", fleets=fleet_names, topic=self.alerting.topic
         )
         CfnOutput(self, outputs.ALERT_TOPIC_ARN, value=self.alerting.topic.topic_arn)
         CfnOutput(self, outputs.QUARANTINE_GROUP_NAME, value=config.quarantine_group_name())

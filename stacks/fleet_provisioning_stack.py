@@ -11,6 +11,7 @@ from constructs import Construct
 
 from config import FleetConfig
 from constructs_lib.allowlist import SerialAllowlist
+from constructs_lib.certificate_lifecycle import AllowlistParameters
 from constructs_lib.claim_certificate import ClaimCertificate
 from constructs_lib.claim_policy import ClaimPolicy
 from constructs_lib.device_policy import DevicePolicy
@@ -56,6 +57,13 @@ class FleetProvisioningStack(Stack):
                 CfnOutput(self, key, value=built.token_exchange_role.role.role_arn)
         self.operator = self._factory_operator(config)
         self.tunnel_operator = self._tunnel_operator(config)
+        AllowlistParameters(
+            self,
+            "AllowlistParameters",
+            allowlist=self.allowlist,
+            table_parameter=plans.allowlist_parameter(config, "table-name"),
+            key_parameter=plans.allowlist_parameter(config, "key-arn"),
+        )
         CfnOutput(
             self,
             outputs.ALLOWLIST_TABLE_NAME,

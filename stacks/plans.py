@@ -34,6 +34,11 @@ def claim_certificate_parameter(config: FleetConfig, fleet_name: str) -> str:
     return f"/{config.name_prefix}/{config.stage}/fleets/{fleet_name}/claim-certificate-id"
 
 
+def allowlist_parameter(config: FleetConfig, what: str) -> str:
+    """SSM parameter holding the allowlist's ``table-name`` or ``key-arn`` (read by the Defender stack)."""
+    return f"/{config.name_prefix}/{config.stage}/allowlist/{what}"
+
+
 def fleet_construct_id(fleet_name: str) -> str:
     return f"Fleet{pascal(fleet_name)}"
 

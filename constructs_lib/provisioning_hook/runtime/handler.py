@@ -9,8 +9,12 @@ a DynamoDB error or slowness — denies (fails closed).
 The claim is one conditional UpdateItem, so two devices presenting the same serial at the same
 moment cannot both win. A retry of the same certificate (a RegisterThing whose response was lost)
 is allowed again; a different certificate is allowed only when the item says
-``allow_reprovision``. Trusted per-device values stored with the serial (``parameters`` map) are
-returned as ``parameterOverrides`` and replace what the device sent.
+``allow_reprovision``, which that re-provisioning consumes (it is one-shot) and which records the
+replaced certificate as ``previous_certificate_id``. When the item holds ``public_key_sha256``
+(the SHA-256 of the SubjectPublicKeyInfo a key manifest or the station recorded), the
+certificate's public key must match it: a serial read off a label cannot be claimed with another
+key. Trusted per-device values stored with the serial (``parameters`` map) are returned as
+``parameterOverrides`` and replace what the device sent.
 
 *Trusted* parameters (``TRUSTED_PARAMETERS``) never take the device's value: the hook always
 overrides them, with the stored value or else the parameter's default; one that has neither is
@@ -25,6 +29,9 @@ Environment: ``ALLOWLIST_TABLE``, ``FLEET_NAME``, ``SERIAL_PARAMETER``, ``PARAME
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import logging
 import os
@@ -46,6 +53,9 @@ _THING_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 #: The hook must answer within 5 s; DynamoDB calls get well under half of that in total.
 _CLIENT_CONFIG = Config(connect_timeout=0.5, read_timeout=0.8, retries={"max_attempts": 2, "mode": "standard"})
+
+
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----")
 
 
 class Denied(Exception):
@@ -114,7 +124,53 @@ def render_thing_name(template: str, values: dict[str, str]) -> str:
     return name
 
 
-def _explain(client: Any, settings: Settings, serial: str, certificate_id: str) -> str:
+def _tlv(der: bytes, at: int) -> tuple[int, int, int]:
+    """(tag, start of contents, end) of the DER element at ``at``."""
+    if at + 2 > len(der):
+        raise ValueError("truncated")
+    tag, length = der[at], der[at + 1]
+    start = at + 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or start + count > len(der):
+            raise ValueError("bad length")
+        length = int.from_bytes(der[start : start + count], "big")
+        start += count
+    if start + length > len(der):
+        raise ValueError("truncated")
+    return tag, start, start + length
+
+
+def public_key_sha256(certificate_pem: object) -> str | None:
+    """SHA-256 (hex) of the certificate's DER SubjectPublicKeyInfo, or None when it cannot be read.
+
+    RFC 5280: Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version OPTIONAL,
+    serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo, ... }, ... }.
+    """
+    if not isinstance(certificate_pem, str):
+        return None
+    match = _PEM.search(certificate_pem)
+    if match is None:
+        return None
+    try:
+        der = base64.b64decode("".join(match.group(1).split()), validate=True)
+        tag, body, _ = _tlv(der, 0)
+        tag_tbs, at, tbs_end = _tlv(der, body)
+        if tag != 0x30 or tag_tbs != 0x30:
+            return None
+        if der[at] == 0xA0:  # explicit version
+            at = _tlv(der, at)[2]
+        for _ in range(5):  # serialNumber, signature, issuer, validity, subject
+            at = _tlv(der, at)[2]
+        tag_spki, _, spki_end = _tlv(der, at)
+        if tag_spki != 0x30 or spki_end > tbs_end:
+            return None
+        return hashlib.sha256(der[at:spki_end]).hexdigest()
+    except (ValueError, IndexError, binascii.Error):
+        return None
+
+
+def _explain(client: Any, settings: Settings, serial: str, certificate_id: str, fingerprint: str | None) -> str:
     item = client.get_item(
         TableName=settings.table,
         Key={"fleet": {"S": settings.fleet}, "serial": {"S": serial}},
@@ -125,6 +181,11 @@ def _explain(client: Any, settings: Settings, serial: str, certificate_id: str) 
     status = item.get("status", {}).get("S")
     if status == REVOKED:
         return "serial is revoked"
+    recorded = item.get("public_key_sha256", {}).get("S")
+    if recorded is not None and recorded != fingerprint:
+        if fingerprint is None:
+            return "serial has a recorded public-key fingerprint and the event carries no readable certificate"
+        return "the certificate's public key does not match the fingerprint recorded for the serial"
     if (
         status == CLAIMED
         and item.get("claimed_certificate_id", {}).get("S") != certificate_id
@@ -138,48 +199,83 @@ def _explain(client: Any, settings: Settings, serial: str, certificate_id: str) 
     return f"allowlist entry has status {status!r}"
 
 
+_FINGERPRINT_MATCHES = "(attribute_not_exists(public_key_sha256) OR public_key_sha256 = :fp)"
+_CLAIM = (
+    "SET #status = :claimed, claimed_certificate_id = :cert, claimed_with = :claim, "
+    "claimed_at = :now, thing_name = :thing"
+)
+_COUNT = " ADD provision_count :one"
+
+
 def claim(
-    client: Any, settings: Settings, serial: str, certificate_id: str, claim_id: str, thing: str
+    client: Any,
+    settings: Settings,
+    serial: str,
+    certificate_id: str,
+    claim_id: str,
+    thing: str,
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
-    """Mark ``serial`` claimed by ``certificate_id``; return the updated item or raise Denied."""
-    try:
-        result = client.update_item(
-            TableName=settings.table,
-            Key={"fleet": {"S": settings.fleet}, "serial": {"S": serial}},
-            UpdateExpression=(
-                "SET #status = :claimed, claimed_certificate_id = :cert, claimed_with = :claim, "
-                "claimed_at = :now, thing_name = :thing ADD provision_count :one"
-            ),
-            ConditionExpression=(
-                "attribute_exists(serial) AND #status <> :revoked AND "
-                "(#status = :allowed OR allow_reprovision = :true OR claimed_certificate_id = :cert)"
-                + "".join(f" AND attribute_type(#p.#t{i}, :string)" for i in range(len(settings.required_stored)))
-            ),
-            ExpressionAttributeNames={
-                "#status": "status",
-                **({"#p": "parameters"} if settings.required_stored else {}),
-                **{f"#t{i}": t for i, t in enumerate(settings.required_stored)},
-            },
-            ExpressionAttributeValues={
-                ":claimed": {"S": CLAIMED},
-                ":allowed": {"S": ALLOWED},
-                ":revoked": {"S": REVOKED},
-                ":true": {"BOOL": True},
-                ":cert": {"S": certificate_id},
-                ":claim": {"S": claim_id},
-                ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
-                ":thing": {"S": thing},
-                ":one": {"N": "1"},
-                **({":string": {"S": "S"}} if settings.required_stored else {}),
-            },
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise Denied(_explain(client, settings, serial, certificate_id)) from None
-        raise
-    attributes: dict[str, Any] = result.get("Attributes", {})
-    return attributes
+    """Mark ``serial`` claimed by ``certificate_id``; return the updated item or raise Denied.
+
+    First as a first claim or a retry of the same certificate; failing that, as a re-provisioning
+    the entry allows, which consumes ``allow_reprovision`` and keeps the replaced certificate's ID.
+    Each attempt is one conditional UpdateItem, so each is atomic.
+    """
+    values = {
+        ":claimed": {"S": CLAIMED},
+        ":cert": {"S": certificate_id},
+        ":claim": {"S": claim_id},
+        ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
+        ":thing": {"S": thing},
+        ":one": {"N": "1"},
+        # No readable certificate: a value no recorded fingerprint can equal.
+        ":fp": {"S": fingerprint or "-"},
+        **({":string": {"S": "S"}} if settings.required_stored else {}),
+    }
+    names = {
+        "#status": "status",
+        **({"#p": "parameters"} if settings.required_stored else {}),
+        **{f"#t{i}": t for i, t in enumerate(settings.required_stored)},
+    }
+    # Trusted parameters without a default must be stored with the serial: a missing one denies
+    # before the serial is claimed.
+    trusted = "".join(f" AND attribute_type(#p.#t{i}, :string)" for i in range(len(settings.required_stored)))
+    key = {"fleet": {"S": settings.fleet}, "serial": {"S": serial}}
+    attempts = (
+        (
+            _CLAIM + _COUNT,
+            "attribute_exists(serial) AND #status <> :revoked AND "
+            f"(#status = :allowed OR claimed_certificate_id = :cert) AND {_FINGERPRINT_MATCHES}{trusted}",
+            {":allowed": {"S": ALLOWED}, ":revoked": {"S": REVOKED}},
+        ),
+        (
+            _CLAIM + ", previous_certificate_id = claimed_certificate_id" + _COUNT + " REMOVE allow_reprovision",
+            "attribute_exists(serial) AND #status = :claimed AND allow_reprovision = :true AND "
+            f"{_FINGERPRINT_MATCHES}{trusted}",
+            {":true": {"BOOL": True}},
+        ),
+    )
+    # (Every value given must be used by its expressions: DynamoDB refuses unused ones.)
+    # SET a path from another path reads the value before the update: the replaced certificate.
+    for update, condition, extra in attempts:
+        try:
+            result = client.update_item(
+                TableName=settings.table,
+                Key=key,
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**values, **extra},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            continue
+        attributes: dict[str, Any] = result.get("Attributes", {})
+        return attributes
+    raise Denied(_explain(client, settings, serial, certificate_id, fingerprint))
 
 
 def overrides_from(item: dict[str, Any], settings: Settings) -> dict[str, str]:
@@ -222,7 +318,8 @@ def decide(event: dict[str, Any], settings: Settings, client: Any) -> dict[str, 
         if stored is not None:
             overrides_from(stored, settings)
     provisional = render_thing_name(settings.thing_name_template, values)
-    item = claim(client, settings, serial, certificate_id, claim_id, provisional)
+    fingerprint = public_key_sha256(event.get("certificatePem"))
+    item = claim(client, settings, serial, certificate_id, claim_id, provisional, fingerprint)
     overrides = overrides_from(item, settings)
     thing = render_thing_name(settings.thing_name_template, {**values, **overrides})
     if not thing:  # pragma: no cover - every placeholder is a declared parameter

@@ -226,3 +226,100 @@ def test_a_stored_trusted_value_not_matching_its_pattern_denies_before_the_claim
     allow(trusted, "SN00000001", parameters={"M": {"Site": {"S": "PLANT-A"}}})
     assert hook.handler(event(), None) == {"allowProvisioning": False}
     assert item(trusted, "SN00000001")["status"]["S"] == "ALLOWED"
+
+
+# Keys bound at manufacture, one-shot re-provisioning -------------------------------------------------
+
+
+def _certificate(key: Any) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "AWS IoT Certificate")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _spki_sha256(key: Any) -> str:
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+def test_public_key_fingerprint_is_the_sha256_of_the_spki(kind: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key = ec.generate_private_key(ec.SECP256R1()) if kind == "ec" else rsa.generate_private_key(65537, 2048)
+    assert hook.public_key_sha256(_certificate(key)) == _spki_sha256(key)
+
+
+@pytest.mark.parametrize(
+    "pem",
+    [None, "", "not a pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----", 42],
+)
+def test_unreadable_certificates_have_no_fingerprint(pem: object) -> None:
+    assert hook.public_key_sha256(pem) is None
+
+
+def _event_with(key: Any, cert: str = CERT_A) -> dict[str, Any]:
+    e = event(cert=cert)
+    e["certificatePem"] = _certificate(key)
+    return e
+
+
+def test_recorded_fingerprint_refuses_another_key_and_admits_the_bound_one(dynamodb: Any) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    bound, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    allow(dynamodb, "SN00000001", public_key_sha256={"S": _spki_sha256(bound)})
+    assert hook.handler(_event_with(other, CERT_B), None) == {"allowProvisioning": False}
+    assert item(dynamodb, "SN00000001")["status"]["S"] == "ALLOWED"  # the attacker claimed nothing
+    no_pem = event(cert=CERT_B)
+    no_pem.pop("certificatePem", None)
+    assert hook.handler(no_pem, None) == {"allowProvisioning": False}
+    assert hook.handler(_event_with(bound, CERT_A), None)["allowProvisioning"] is True
+    assert item(dynamodb, "SN00000001")["claimed_certificate_id"]["S"] == CERT_A
+
+
+def test_fingerprint_denial_is_logged_with_its_reason(dynamodb: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    allow(dynamodb, "SN00000001", public_key_sha256={"S": "0" * 64})
+    with caplog.at_level("INFO", logger="pre_provisioning_hook"):
+        hook.handler(_event_with(ec.generate_private_key(ec.SECP256R1())), None)
+    assert "does not match the fingerprint recorded" in caplog.text
+
+
+def test_reprovisioning_is_one_shot_and_keeps_the_replaced_certificate(dynamodb: Any) -> None:
+    allow(dynamodb, "SN00000001")
+    assert hook.handler(event(cert=CERT_A), None)["allowProvisioning"] is True
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"fleet": {"S": FLEET}, "serial": {"S": "SN00000001"}},
+        UpdateExpression="SET allow_reprovision = :t",
+        ExpressionAttributeValues={":t": {"BOOL": True}},
+    )
+    assert hook.handler(event(cert=CERT_B), None)["allowProvisioning"] is True
+    stored = item(dynamodb, "SN00000001")
+    assert stored["claimed_certificate_id"]["S"] == CERT_B
+    assert stored["previous_certificate_id"]["S"] == CERT_A
+    assert "allow_reprovision" not in stored
+    assert hook.handler(event(cert=CERT_B), None)["allowProvisioning"] is True  # a retry of the new one
+    assert hook.handler(event(cert="c" * 64), None) == {"allowProvisioning": False}  # consumed

@@ -52,6 +52,8 @@ class FleetOutput(Enum):
     PARAMETER_DEFAULTS = "ParameterDefaults"
     #: JSON list of topic namespaces with ``{thing_name}``
     PUBLISH_NAMESPACES = "PublishNamespaces"
+    #: JSON list of topic namespaces with ``{thing_name}`` the devices may subscribe to
+    SUBSCRIBE_NAMESPACES = "SubscribeNamespaces"
     CLAIM_POLICY_NAME = "ClaimPolicyName"
     CLAIM_CLIENT_ID_PREFIX = "ClaimClientIdPrefix"
     CLAIM_CERTIFICATE_ID = "ClaimCertificateId"
@@ -62,6 +64,8 @@ class FleetOutput(Enum):
     TOKEN_EXCHANGE_ROLE_ARN = "TokenExchangeRoleArn"  # noqa: S105 - an output key, not a secret
     #: Greengrass core fleets: the thing group every core of the fleet joins
     CORE_THING_GROUP = "CoreThingGroup"
+    #: Greengrass core fleets with client devices: JSON list of the device fleets they serve
+    CLIENT_DEVICE_FLEETS = "ClientDeviceFleets"
 
 
 #: Values of ``FleetOutput.KIND``.
@@ -111,6 +115,8 @@ class FleetOutputs:
     role_alias_name: str | None = None
     token_exchange_role_arn: str | None = None
     core_thing_group: str | None = None
+    subscribe_namespaces: tuple[str, ...] = ()
+    client_device_fleets: tuple[str, ...] = ()
 
 
 def _json(values: Mapping[str, str], key: str, default: str, kind: type) -> Any:
@@ -137,6 +143,8 @@ def read_fleets(values: Mapping[str, str]) -> dict[str, FleetOutputs]:
         patterns = _json(values, fleet_key(name, FleetOutput.PARAMETER_PATTERNS), "{}", dict)
         defaults = _json(values, fleet_key(name, FleetOutput.PARAMETER_DEFAULTS), "{}", dict)
         namespaces = _json(values, fleet_key(name, FleetOutput.PUBLISH_NAMESPACES), "[]", list)
+        subscribe = _json(values, fleet_key(name, FleetOutput.SUBSCRIBE_NAMESPACES), "[]", list)
+        clients = _json(values, fleet_key(name, FleetOutput.CLIENT_DEVICE_FLEETS), "[]", list)
         need(FleetOutput.PARAMETER_PATTERNS)
         fleets[name] = FleetOutputs(
             name=name,
@@ -152,5 +160,7 @@ def read_fleets(values: Mapping[str, str]) -> dict[str, FleetOutputs]:
             role_alias_name=values.get(fleet_key(name, FleetOutput.ROLE_ALIAS_NAME)),
             token_exchange_role_arn=values.get(fleet_key(name, FleetOutput.TOKEN_EXCHANGE_ROLE_ARN)),
             core_thing_group=values.get(fleet_key(name, FleetOutput.CORE_THING_GROUP)),
+            subscribe_namespaces=tuple(str(n) for n in subscribe),
+            client_device_fleets=tuple(str(n) for n in clients),
         )
     return fleets

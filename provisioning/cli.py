@@ -9,6 +9,7 @@
     iot-provision doctor --outputs ... --fleet sensors --claim-cert C --claim-key K
     iot-provision export-key --work-dir W --device SERIAL --out /mnt/image/greengrass/v2/private.key [--move]
     iot-provision first-boot-config MANIFEST --outputs ... --fleet cores --out DIR
+    iot-provision greengrass-components --outputs ... --fleet cores --out deployment.json
     iot-provision allowlist import|show|allow-reprovision|revoke|release ...   (identity_cli)
     iot-provision rma-finish SERIAL ... ; iot-provision rotate device|stalled|purge ...
 
@@ -20,6 +21,7 @@ Exit statuses (docs/cli.md): 0 done, 1 some devices or checks failed, 2 usage or
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING
 from contracts import cli as contract
 from contracts.cli import Environment
 from contracts.exit_status import ExitStatus
-from provisioning import greengrass, identity_cli, manifest
+from provisioning import client_devices, greengrass, identity_cli, manifest
 from provisioning import target as target_mod
 from provisioning.constants import KEY_STORES, KEY_TYPES
 from provisioning.errors import ProvisioningError, UsageError
@@ -173,6 +175,34 @@ def parser(env: Environment) -> contract.ArgumentParser:
     _greengrass_args(f)
     f.add_argument("--region", help="AWS region config.yaml names (default: the outputs file's, or AWS_REGION)")
     f.add_argument("--out", type=Path, required=True, help="directory for <serial>/config.yaml")
+    g = sub.add_parser(
+        "greengrass-components",
+        help="Greengrass core fleets with client devices: a create-deployment --cli-input-json document with "
+        "client device auth's device groups (each device: its own client ID and topics only) and the MQTT broker",
+    )
+    g.add_argument(
+        "--outputs", type=Path, required=True, help="cdk deploy --outputs-file (or the double's outputs.json)"
+    )
+    g.add_argument("--stack", help="the fleet provisioning stack's name, when the outputs file holds several")
+    g.add_argument("--fleet", required=True, help="the Greengrass core fleet whose client devices to authorize")
+    g.add_argument("--out", type=Path, required=True, help="where to write the deployment JSON (refuses to overwrite)")
+    g.add_argument(
+        "--target-arn",
+        help="the deployment's target (default: the fleet's core thing group, its ARN from --region and the "
+        "account of the token exchange role output)",
+    )
+    g.add_argument("--region", help="AWS region of the target ARN (default: the outputs file's, or AWS_REGION)")
+    g.add_argument("--deployment-name", help="the deployment's name (default: <core thing group>-client-devices)")
+    g.add_argument(
+        "--auth-version",
+        default=client_devices.DEFAULT_AUTH_VERSION,
+        help="aws.greengrass.clientdevices.Auth version (2.5.0 or later: it resolves the thing-name policy variable)",
+    )
+    g.add_argument(
+        "--moquette-version",
+        default=client_devices.DEFAULT_MOQUETTE_VERSION,
+        help="aws.greengrass.clientdevices.mqtt.Moquette version; 'none' leaves the broker out of the deployment",
+    )
     s = sub.add_parser("status", help="what a batch's journal says; creates nothing")
     s.add_argument("--work-dir", type=Path, default=Path("provisioning-work"), help="the batch's work dir")
     identity_cli.add_commands(sub)
@@ -344,6 +374,68 @@ def cmd_first_boot_config(args: argparse.Namespace, env: Environment) -> int:
     return ExitStatus.OK
 
 
+def _target_arn(args: argparse.Namespace, env: Environment, fleet: target_mod.Fleet, region: str | None) -> str:
+    if args.target_arn:
+        if not args.target_arn.startswith("arn:"):
+            raise UsageError(f"--target-arn {args.target_arn!r} is not an ARN", "pass a thing or thing group ARN")
+        return str(args.target_arn)
+    region = args.region or region or env.environ.get("AWS_REGION") or env.environ.get("AWS_DEFAULT_REGION")
+    role = (fleet.token_exchange_role_arn or "").split(":")
+    if not region or len(role) < 5 or not role[4].isdigit() or not fleet.core_thing_group:
+        raise UsageError(
+            f"cannot build the ARN of fleet {fleet.name}'s core thing group (region, the token exchange role output's "
+            "account, or the core thing group output missing)",
+            "pass --region (or set AWS_REGION), or --target-arn arn:aws:iot:REGION:ACCOUNT:thinggroup/NAME",
+        )
+    return f"arn:{role[1]}:iot:{region}:{role[4]}:thinggroup/{fleet.core_thing_group}"
+
+
+def cmd_greengrass_components(args: argparse.Namespace, env: Environment) -> int:
+    client_devices.check_auth_version(args.auth_version)
+    fleets, region = target_mod.load_fleets(args.outputs, stack=args.stack)
+    if args.fleet not in fleets:
+        raise UsageError(
+            f"fleet {args.fleet!r} is not in the outputs file", f"pass --fleet with one of: {', '.join(fleets)}"
+        )
+    core = fleets[args.fleet]
+    if not core.is_greengrass_core:
+        raise UsageError(f"fleet {core.name} is not a Greengrass core fleet", "pass the --fleet of a core fleet")
+    if not core.client_device_fleets:
+        raise UsageError(
+            f"fleet {core.name} declares no client devices (no ClientDeviceFleets output)",
+            "list the device fleets under greengrass.client_devices.fleets in the config and redeploy",
+        )
+    clients = []
+    for name in core.client_device_fleets:
+        if name not in fleets:
+            raise UsageError(
+                f"{args.outputs}: fleet {core.name}'s client device fleet {name} has no outputs",
+                "redeploy the fleet provisioning stack",
+            )
+        f = fleets[name]
+        clients.append(
+            client_devices.ClientFleet(name, f.thing_name_template, f.publish_namespaces, f.subscribe_namespaces)
+        )
+    moquette = None if args.moquette_version.lower() == "none" else args.moquette_version
+    document = client_devices.deployment(
+        clients,
+        target_arn=_target_arn(args, env, core, region),
+        deployment_name=args.deployment_name or f"{core.core_thing_group or core.name}-client-devices",
+        auth_version=args.auth_version,
+        moquette_version=moquette,
+    )
+    if args.out.exists():
+        raise UsageError(f"{args.out} exists", "remove it or choose another --out")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    env.out(
+        f"{args.out}: deployment of {', '.join(document['components'])} to {document['targetArn']} "
+        f"(client device fleets: {', '.join(core.client_device_fleets)}); "
+        f"run: aws greengrassv2 create-deployment --cli-input-json file://{args.out}\n"
+    )
+    return ExitStatus.OK
+
+
 def cmd_validate(args: argparse.Namespace, env: Environment) -> int:
     _, fleet = _target(args)
     count = manifest.validate(args.manifest, fleet.schema)
@@ -485,6 +577,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Environment], int]] = {
     "status": cmd_status,
     "export-key": cmd_export_key,
     "first-boot-config": cmd_first_boot_config,
+    "greengrass-components": cmd_greengrass_components,
 }
 
 

@@ -33,6 +33,10 @@ class Fleet:
     kind: str = contract.KIND_DEVICE
     role_alias: str | None = None
     core_thing_group: str | None = None
+    subscribe_namespaces: tuple[str, ...] = ()
+    #: Greengrass core fleets: the device fleets whose things are their client devices.
+    client_device_fleets: tuple[str, ...] = ()
+    token_exchange_role_arn: str | None = None
 
     @property
     def is_greengrass_core(self) -> bool:
@@ -113,9 +117,28 @@ def _fleets(values: Mapping[str, str]) -> dict[str, Fleet]:
             kind=f.kind,
             role_alias=f.role_alias_name,
             core_thing_group=f.core_thing_group,
+            subscribe_namespaces=f.subscribe_namespaces,
+            client_device_fleets=f.client_device_fleets,
+            token_exchange_role_arn=f.token_exchange_role_arn,
         )
         for name, f in contract.read_fleets(values).items()
     }
+
+
+def load_fleets(outputs_file: Path, *, stack: str | None = None) -> tuple[dict[str, Fleet], str | None]:
+    """The fleets of the outputs file and the double's region, when it names one (no endpoint needed)."""
+    fix = "pass --outputs with the file `cdk deploy --outputs-file` wrote (or the double's outputs.json)"
+    outputs = read_json(outputs_file, "outputs file", fix)
+    if not isinstance(outputs, dict):
+        raise UsageError(f"outputs file {outputs_file} must hold a JSON object of stacks", fix)
+    try:
+        values = contract.find_stack(outputs, contract.FLEET_NAMES, stack=stack, what="fleet provisioning")
+        fleets = _fleets(values)
+    except contract.OutputsError as exc:
+        raise UsageError(f"{outputs_file}: {exc}", fix) from None
+    double = outputs.get(contract.DOUBLE_SECTION, {})
+    region = double.get("Region") if isinstance(double, dict) else None
+    return fleets, str(region) if region else None
 
 
 def load(

@@ -104,6 +104,7 @@ def _core(config: FleetConfig, fleet: Fleet) -> CoreSpec | None:
             if gg.log_stream_pattern
             else None
         ),
+        client_device_fleets=gg.client_devices.fleets if gg.client_devices else (),
     )
 
 
@@ -144,12 +145,15 @@ def fleet_outputs(spec: FleetSpec) -> dict[str, str]:
         FleetOutput.PARAMETER_PATTERNS: json.dumps(dict(spec.parameter_patterns), sort_keys=True),
         FleetOutput.PARAMETER_DEFAULTS: json.dumps(dict(spec.parameter_defaults), sort_keys=True),
         FleetOutput.PUBLISH_NAMESPACES: json.dumps(list(spec.access.publish_namespaces)),
+        FleetOutput.SUBSCRIBE_NAMESPACES: json.dumps(list(spec.access.subscribe_namespaces)),
     }
     if spec.core is None:
         out[FleetOutput.DEVICE_POLICY_NAME] = spec.device_policy_name
     else:
         out[FleetOutput.ROLE_ALIAS_NAME] = spec.core.access.role_alias_name
         out[FleetOutput.CORE_THING_GROUP] = spec.core.core_thing_group_name
+        if spec.core.client_device_fleets:
+            out[FleetOutput.CLIENT_DEVICE_FLEETS] = json.dumps(list(spec.core.client_device_fleets))
     if spec.claim is not None:
         out[FleetOutput.CLAIM_POLICY_NAME] = spec.claim.policy_name
         out[FleetOutput.CLAIM_CLIENT_ID_PREFIX] = spec.claim.client_id_prefix

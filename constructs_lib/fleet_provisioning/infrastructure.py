@@ -66,6 +66,8 @@ class CoreSpec:
     thing_name_max_length: int = limits.THING_NAME_MAX
     #: The log streams each core may write (None: any stream of Greengrass's log groups).
     log_stream_pattern: str | None = None
+    #: The device fleets whose things connect to these cores as Greengrass client devices.
+    client_device_fleets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

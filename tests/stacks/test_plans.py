@@ -58,6 +58,9 @@ def test_fleet_outputs_read_back_through_the_contract(tmp_path: Path) -> None:
     assert fleets["cores"].kind == outputs.KIND_GREENGRASS_CORE
     assert fleets["cores"].role_alias_name == "acme-dev-cores-tes"
     assert fleets["cores"].core_thing_group == "acme-dev-plant-a-cores"
+    assert fleets["cores"].client_device_fleets == ("sensors",)
+    assert fleets["sensors"].subscribe_namespaces == ("cmd/sensors/{thing_name}",)
+    assert fleets["sensors"].client_device_fleets == ()
 
 
 def test_the_synthesized_outputs_follow_the_contract(synth: Synth) -> None:

@@ -170,6 +170,18 @@ def main() -> int:
         ):
             status, answer = credentials(double, nucleus, who, cert, key, password)
             print(f"   {who}: GET /role-aliases/{nucleus['iotRoleAlias']}/credentials -> {status}, {answer}")
+
+        step("7b. the cores' client devices: client device auth's deployment (a sensor: its own client ID, topics)")
+        deployment_file = WORK / "cores-client-devices.json"
+        deployment_file.unlink(missing_ok=True)
+        sh(PY, "-m", "provisioning", "greengrass-components", "--outputs", str(outputs_file), "--fleet", "cores",
+           "--out", str(deployment_file))  # fmt: skip
+        auth = json.loads(deployment_file.read_text())["components"]["aws.greengrass.clientdevices.Auth"]
+        groups = json.loads(auth["configurationUpdate"]["merge"])["deviceGroups"]
+        for group, definition in groups["definitions"].items():
+            for statement in groups["policies"][definition["policyName"]].values():
+                rule, operation = definition["selectionRule"], statement["operations"][0]
+                print(f"   {group} ({rule}): {operation} {statement['resources']}")
     finally:
         step("8. stopping the double")
         sh(PY, "-m", "iot_emulator", "down", "--state", str(state))

@@ -510,7 +510,8 @@ def referenced_variables(document: Mapping[str, Any]) -> list[str]:
 
     def walk(node: Any) -> None:
         if isinstance(node, str):
-            found.extend(var.references(node))
+            if "${" in node:  # every reference starts with it
+                found.extend(var.references(node))
         elif isinstance(node, Mapping):
             for k, v in node.items():
                 walk(k)

@@ -745,7 +745,7 @@ def _connect_candidates(world: World, device: Device, cache: WorldCache) -> list
     legit = Session(world, device, device.name, {}, cache)
     for piece in legit.view(CONNECT).pieces("client"):
         for other in world.victims:
-            for aim in (Glob.parse(f"{other.name}*"), Glob.parse(f"*{other.name}*"), ANY):
+            for aim in _aims(other.name):
                 try:
                     found = witness([piece.glob, aim], list(piece.excl))
                 except Unknown:
@@ -753,6 +753,12 @@ def _connect_candidates(world: World, device: Device, cache: WorldCache) -> list
                 if found:
                     candidates.append(found)
     return list(dict.fromkeys(candidates))
+
+
+@lru_cache(maxsize=256)
+def _aims(name: str) -> tuple[Glob, ...]:
+    """Client IDs worth trying against a Connect resource: ``name`` as a prefix, inside, anything."""
+    return (Glob.parse(f"{name}*"), Glob.parse(f"*{name}*"), ANY)
 
 
 def grants_connect(device: Device, cache: WorldCache) -> bool:
@@ -767,14 +773,14 @@ def sessions(world: World, device: Device, cache: WorldCache) -> list[Session]:
     certificate: the device is taken to connect as itself through another policy's Connect.
     """
     out = []
-    seen: set[tuple[tuple[str, str], ...]] = set()
+    seen: set[frozenset[tuple[str, str]]] = set()
     if not grants_connect(device, cache):
         out.append(Session(world, device, device.name, {}, cache, assumed=True))
     else:
         for free in world.free_assignments():
             for client_id in _connect_candidates(world, device, cache):
                 session = Session(world, device, client_id, free, cache)
-                key = tuple(sorted(session.variables.items()))
+                key = frozenset(session.variables.items())
                 if key in seen:
                     continue
                 if session.allowed(CONNECT, "client", client_id):
@@ -809,6 +815,13 @@ def own_topics(session: Session) -> list[Glob]:
     return own_globs(session, "topic", _OWN_TOPIC_ACTIONS) + own_globs(session, "topicfilter", (SUBSCRIBE,))
 
 
+@lru_cache(maxsize=256)
+def _thing_topics(name: str) -> Glob:
+    """The topics under a thing's reserved prefix (``$aws/things/<name>/*``)."""
+    return Glob.parse(f"{topics.thing_prefix(name)}/*")
+
+
+@lru_cache(maxsize=256)
 def _thing_target(name: str) -> Target:
     """The victim's thing as the shadow and job actions name it: ``thing/<name>``, or
     ``thing/<name>/<shadow>`` for a named shadow (one level: shadow names hold no ``/``)."""
@@ -968,15 +981,7 @@ def _device_facts(a: Analysis) -> list[Session]:
     _listed_clients(a, mine)
     for victim in w.victims:
         vs = a.legit(victim)
-        base = Glob.parse(f"{topics.thing_prefix(victim.name)}/*")
-        app = Target(
-            (
-                *own_globs(vs, "topic", (PUBLISH, RETAIN)),
-                *own_globs(vs, "topic", (RECEIVE,)),
-                *own_globs(vs, "topicfilter", (SUBSCRIBE,)),
-            ),
-            (base,),
-        )
+        base = _thing_topics(victim.name)
         # B's own topic globs, each against C's own of the same family
         apps = [
             Target(tuple(own_globs(vs, "topic", (PUBLISH, RETAIN))), (*c_pub, base)),
@@ -984,7 +989,6 @@ def _device_facts(a: Analysis) -> list[Session]:
             Target(tuple(own_globs(vs, "topicfilter", (SUBSCRIBE,))), (*c_sub, base)),
         ]
         topic_targets = [*_reserved_targets(victim.name), *(("app", t) for t in apps if t.globs)]
-        del app
         clients = Target(tuple(own_globs(vs, "client", (CONNECT,))), tuple(c_clients))
         things = [
             _thing_target(victim.name),

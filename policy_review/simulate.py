@@ -766,18 +766,52 @@ def grants_connect(device: Device, cache: WorldCache) -> bool:
     return any(st.effect is Effect.ALLOW for _, st in cache.statements(device, CONNECT))
 
 
+#: The connections ``sessions`` opens, per everything that decides them (the statements naming
+#: iot:Connect, the world's devices and victims, the free condition values, the deployment): holders
+#: whose policies differ only in what the other actions grant share one answer.
+_OPENED: dict[tuple[object, ...], tuple[tuple[str | None, int, bool], ...]] = {}
+
+
 def sessions(world: World, device: Device, cache: WorldCache) -> list[Session]:
     """Every connection ``device`` may open (Connect allowed), then the HTTPS one.
 
     When the device's policies grant no iot:Connect at all, the policy is one of several on the
     certificate: the device is taken to connect as itself through another policy's Connect.
     """
-    out = []
+    frees = world.free_assignments()
+    key = (
+        tuple(cache.statements(device, CONNECT)),
+        _identity(device),
+        tuple((role, _identity(d)) for role, d in world.devices.items()),
+        tuple(v.name for v in world.victims),
+        tuple(tuple(sorted(f.items())) for f in frees),
+        world.deployment,
+        world.thing_variables,
+    )
+    plan = _OPENED.get(key)
+    if plan is None:
+        if len(_OPENED) > 10_000:
+            _OPENED.clear()
+        plan = _OPENED[key] = tuple(_opened(world, device, cache, frees))
+    return [
+        Session(world, device, client_id, frees[i] if i >= 0 else {}, cache, assumed) for client_id, i, assumed in plan
+    ]
+
+
+def _identity(device: Device) -> tuple[object, ...]:
+    """What a device's connection context reads of it (its policies aside)."""
+    return device.name, device.thing_type, tuple(sorted(device.attributes.items())), device.certificate_id
+
+
+def _opened(
+    world: World, device: Device, cache: WorldCache, frees: list[dict[str, str]]
+) -> Iterator[tuple[str | None, int, bool]]:
+    """(client ID, index of the free values or -1 for none, assumed) of each session ``sessions`` opens."""
     seen: set[frozenset[tuple[str, str]]] = set()
     if not grants_connect(device, cache):
-        out.append(Session(world, device, device.name, {}, cache, assumed=True))
+        yield device.name, -1, True
     else:
-        for free in world.free_assignments():
+        for i, free in enumerate(frees):
             for client_id in _connect_candidates(world, device, cache):
                 session = Session(world, device, client_id, free, cache)
                 key = frozenset(session.variables.items())
@@ -785,9 +819,8 @@ def sessions(world: World, device: Device, cache: WorldCache) -> list[Session]:
                     continue
                 if session.allowed(CONNECT, "client", client_id):
                     seen.add(key)
-                    out.append(session)
-    out.append(Session(world, device, None, world.free_assignments()[0], cache))
-    return out
+                    yield client_id, i, False
+    yield None, 0, False
 
 
 def connects_as_itself(session: Session) -> bool:
@@ -1448,6 +1481,12 @@ def analyse(holder: Holder, inv: Inventory) -> list[Fact]:
             )
         )
     return a.facts
+
+
+def clear_caches() -> None:
+    """Forget what earlier reviews in this process computed (a benchmark's runs start cold)."""
+    _OPENED.clear()
+    _RESIDUALS.clear()
 
 
 def simulate(inv: Inventory) -> list[Fact]:

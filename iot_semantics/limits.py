@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 #: ``TemplateBody`` maximum length (CloudFormation schema and CreateProvisioningTemplate API).
@@ -32,10 +33,14 @@ PRE_PROVISIONING_HOOK_PAYLOAD_VERSION = "2020-04-01"
 CSR_MAX_CHARS = 4096
 
 
+#: ``str.isspace`` characters: ``\\s`` of a str pattern matches exactly the characters it accepts.
+_WHITESPACE = re.compile(r"\s")
+
+
 def non_whitespace_length(document: str | dict[str, Any]) -> int:
     """Length of a policy document as the IoT policy quota counts it (whitespace excluded)."""
     text = document if isinstance(document, str) else json.dumps(document)
-    return sum(1 for ch in text if not ch.isspace())
+    return len(text) - len(_WHITESPACE.findall(text))
 
 
 def serialize_template_body(body: dict[str, Any]) -> str:

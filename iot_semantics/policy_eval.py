@@ -156,8 +156,7 @@ class Statement:
         return not self.problems
 
     def matches_action(self, action: str) -> bool:
-        hit = any(action_matches(p, action) for p in self.actions)
-        return hit != self.not_action
+        return _names_action(self.actions, self.not_action, action)
 
     def label(self) -> str:
         return f"{self.sid} (#{self.index})" if self.sid else f"#{self.index}"
@@ -355,6 +354,13 @@ def action_matches(pattern: str, action: str) -> bool:
     return _action_regex(pattern).match(action.lower()) is not None
 
 
+@lru_cache(maxsize=65536)
+def _names_action(actions: tuple[str, ...], not_action: bool, action: str) -> bool:
+    """A statement's ``Action`` (or ``NotAction``) list covers ``action`` (statements share lists)."""
+    hit = any(action_matches(p, action) for p in actions)
+    return hit != not_action
+
+
 # Conditions -------------------------------------------------------------------------------------
 
 
@@ -510,7 +516,8 @@ def referenced_variables(document: Mapping[str, Any]) -> list[str]:
 
     def walk(node: Any) -> None:
         if isinstance(node, str):
-            found.extend(var.references(node))
+            if "${" in node:  # every reference starts with it
+                found.extend(var.references(node))
         elif isinstance(node, Mapping):
             for k, v in node.items():
                 walk(k)

@@ -745,7 +745,7 @@ def _connect_candidates(world: World, device: Device, cache: WorldCache) -> list
     legit = Session(world, device, device.name, {}, cache)
     for piece in legit.view(CONNECT).pieces("client"):
         for other in world.victims:
-            for aim in (Glob.parse(f"{other.name}*"), Glob.parse(f"*{other.name}*"), ANY):
+            for aim in _aims(other.name):
                 try:
                     found = witness([piece.glob, aim], list(piece.excl))
                 except Unknown:
@@ -755,9 +755,21 @@ def _connect_candidates(world: World, device: Device, cache: WorldCache) -> list
     return list(dict.fromkeys(candidates))
 
 
+@lru_cache(maxsize=256)
+def _aims(name: str) -> tuple[Glob, ...]:
+    """Client IDs worth trying against a Connect resource: ``name`` as a prefix, inside, anything."""
+    return (Glob.parse(f"{name}*"), Glob.parse(f"*{name}*"), ANY)
+
+
 def grants_connect(device: Device, cache: WorldCache) -> bool:
     """Some policy of the device allows iot:Connect at all (conditions aside)."""
     return any(st.effect is Effect.ALLOW for _, st in cache.statements(device, CONNECT))
+
+
+#: The connections ``sessions`` opens, per everything that decides them (the statements naming
+#: iot:Connect, the world's devices and victims, the free condition values, the deployment): holders
+#: whose policies differ only in what the other actions grant share one answer.
+_OPENED: dict[tuple[object, ...], tuple[tuple[str | None, int, bool], ...]] = {}
 
 
 def sessions(world: World, device: Device, cache: WorldCache) -> list[Session]:
@@ -766,22 +778,49 @@ def sessions(world: World, device: Device, cache: WorldCache) -> list[Session]:
     When the device's policies grant no iot:Connect at all, the policy is one of several on the
     certificate: the device is taken to connect as itself through another policy's Connect.
     """
-    out = []
-    seen: set[tuple[tuple[str, str], ...]] = set()
+    frees = world.free_assignments()
+    key = (
+        tuple(cache.statements(device, CONNECT)),
+        _identity(device),
+        tuple((role, _identity(d)) for role, d in world.devices.items()),
+        tuple(v.name for v in world.victims),
+        tuple(tuple(sorted(f.items())) for f in frees),
+        world.deployment,
+        world.thing_variables,
+    )
+    plan = _OPENED.get(key)
+    if plan is None:
+        if len(_OPENED) > 10_000:
+            _OPENED.clear()
+        plan = _OPENED[key] = tuple(_opened(world, device, cache, frees))
+    return [
+        Session(world, device, client_id, frees[i] if i >= 0 else {}, cache, assumed) for client_id, i, assumed in plan
+    ]
+
+
+def _identity(device: Device) -> tuple[object, ...]:
+    """What a device's connection context reads of it (its policies aside)."""
+    return device.name, device.thing_type, tuple(sorted(device.attributes.items())), device.certificate_id
+
+
+def _opened(
+    world: World, device: Device, cache: WorldCache, frees: list[dict[str, str]]
+) -> Iterator[tuple[str | None, int, bool]]:
+    """(client ID, index of the free values or -1 for none, assumed) of each session ``sessions`` opens."""
+    seen: set[frozenset[tuple[str, str]]] = set()
     if not grants_connect(device, cache):
-        out.append(Session(world, device, device.name, {}, cache, assumed=True))
+        yield device.name, -1, True
     else:
-        for free in world.free_assignments():
+        for i, free in enumerate(frees):
             for client_id in _connect_candidates(world, device, cache):
                 session = Session(world, device, client_id, free, cache)
-                key = tuple(sorted(session.variables.items()))
+                key = frozenset(session.variables.items())
                 if key in seen:
                     continue
                 if session.allowed(CONNECT, "client", client_id):
                     seen.add(key)
-                    out.append(session)
-    out.append(Session(world, device, None, world.free_assignments()[0], cache))
-    return out
+                    yield client_id, i, False
+    yield None, 0, False
 
 
 def connects_as_itself(session: Session) -> bool:
@@ -809,6 +848,13 @@ def own_topics(session: Session) -> list[Glob]:
     return own_globs(session, "topic", _OWN_TOPIC_ACTIONS) + own_globs(session, "topicfilter", (SUBSCRIBE,))
 
 
+@lru_cache(maxsize=256)
+def _thing_topics(name: str) -> Glob:
+    """The topics under a thing's reserved prefix (``$aws/things/<name>/*``)."""
+    return Glob.parse(f"{topics.thing_prefix(name)}/*")
+
+
+@lru_cache(maxsize=256)
 def _thing_target(name: str) -> Target:
     """The victim's thing as the shadow and job actions name it: ``thing/<name>``, or
     ``thing/<name>/<shadow>`` for a named shadow (one level: shadow names hold no ``/``)."""
@@ -968,15 +1014,7 @@ def _device_facts(a: Analysis) -> list[Session]:
     _listed_clients(a, mine)
     for victim in w.victims:
         vs = a.legit(victim)
-        base = Glob.parse(f"{topics.thing_prefix(victim.name)}/*")
-        app = Target(
-            (
-                *own_globs(vs, "topic", (PUBLISH, RETAIN)),
-                *own_globs(vs, "topic", (RECEIVE,)),
-                *own_globs(vs, "topicfilter", (SUBSCRIBE,)),
-            ),
-            (base,),
-        )
+        base = _thing_topics(victim.name)
         # B's own topic globs, each against C's own of the same family
         apps = [
             Target(tuple(own_globs(vs, "topic", (PUBLISH, RETAIN))), (*c_pub, base)),
@@ -984,7 +1022,6 @@ def _device_facts(a: Analysis) -> list[Session]:
             Target(tuple(own_globs(vs, "topicfilter", (SUBSCRIBE,))), (*c_sub, base)),
         ]
         topic_targets = [*_reserved_targets(victim.name), *(("app", t) for t in apps if t.globs)]
-        del app
         clients = Target(tuple(own_globs(vs, "client", (CONNECT,))), tuple(c_clients))
         things = [
             _thing_target(victim.name),
@@ -1444,6 +1481,12 @@ def analyse(holder: Holder, inv: Inventory) -> list[Fact]:
             )
         )
     return a.facts
+
+
+def clear_caches() -> None:
+    """Forget what earlier reviews in this process computed (a benchmark's runs start cold)."""
+    _OPENED.clear()
+    _RESIDUALS.clear()
 
 
 def simulate(inv: Inventory) -> list[Fact]:

@@ -203,3 +203,41 @@ def test_an_inline_body_policy_is_instantiated_per_device(tmp_path: Path) -> Non
 @pytest.mark.parametrize("role", ["quarantine"])
 def test_a_quarantine_holder_is_not_simulated(role: str) -> None:
     assert facts(holder({"Effect": "Deny", "Action": "iot:*", "Resource": "*"}, role=role)) == []
+
+
+def test_the_memos_shared_between_holders_change_no_fact(tmp_path: Path) -> None:
+    """Every corpus case reviewed cold (memos emptied first) and then warm, after every other case in
+    reverse order: the facts are the same, so the memos' keys hold everything that decides them."""
+    from policy_review.simulate import clear_caches
+    from tests.policy_review.corpus import cases
+
+    def facts_of(case_id: str, template: dict[str, Any]) -> list[str]:
+        path = tmp_path / f"{case_id}.template.json"
+        path.write_text(json.dumps(template))
+        return [repr(f) for f in simulate(inventory.load(path))]
+
+    every = cases()
+    cold = {}
+    for case in every:
+        clear_caches()
+        cold[case.id] = facts_of(case.id, case.template)
+    warm = {case.id: facts_of(case.id, case.template) for case in reversed(every)}
+    assert sum(map(len, cold.values())) > 50  # the corpus has facts to compare
+    assert warm == cold
+
+
+def test_holders_sharing_a_connect_statement_keep_their_own_connections() -> None:
+    """The same Connect in two holders, one of which conditions a grant on a connect attribute: the
+    second holder still opens the connection with that attribute (the remembered connections are
+    keyed by the free condition values too)."""
+    from policy_review.simulate import clear_caches
+
+    persistent = {"ForAnyValue:StringEquals": {"iot:ConnectAttributes": ["PersistentConnect"]}}
+    plain = holder(CONNECT, allow("iot:Publish", f"{A}:topic/dt/{T}"))
+    conditioned = holder(CONNECT, allow("iot:Publish", f"{A}:topic/*", Condition=persistent))
+    clear_caches()
+    cold = [repr(f) for f in facts(conditioned)]
+    assert any("topic-write" in f or "shadow-write" in f for f in cold)
+    clear_caches()
+    facts(plain)
+    assert [repr(f) for f in facts(conditioned)] == cold

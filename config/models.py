@@ -283,7 +283,7 @@ class FleetConfig(_Model):
     thing_groups: tuple[ThingGroup, ...] = ()
     factory: Factory = Factory()
     fleets: Annotated[tuple[Fleet, ...], Field(min_length=1)]
-    defender: Defender = Defender()
+    defender: Defender = Field(default_factory=Defender)  # a default instance would be deep-copied (mappingproxy)
 
     @field_validator("name_prefix")
     @classmethod

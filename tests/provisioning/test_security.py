@@ -96,7 +96,7 @@ def test_the_encrypted_store_opens_only_with_its_passphrase(
     sealed = (work / "keys" / f"{serials[0]}.key").read_bytes()
     with pytest.raises(TypeError):  # no passphrase: cryptography will not even try
         serialization.load_pem_private_key(sealed, None)
-    with pytest.raises(ValueError, match="(?i)password|decrypt"):  # a wrong one does not open it
+    with pytest.raises(ValueError, match=r"(?i)password|decrypt"):  # a wrong one does not open it
         serialization.load_pem_private_key(sealed, b"not the passphrase")
 
     wrong = tmp_path / "wrong"

@@ -42,6 +42,8 @@ STOP_TIMEOUT_SECONDS = 15
 CLOCK_VERIFY_CODES = frozenset({9, 10})
 #: MQTT 5 CONNACK reason codes that refuse the client's identity.
 REFUSED_CONNACK = frozenset({0x86, 0x87, 0x8A})
+#: The runtime's error when the server closed the socket (after the handshake, before any CONNACK).
+SOCKET_CLOSED = "AWS_IO_SOCKET_CLOSED"
 #: The claim connection may not subscribe to a template's response topics (its policy, or a wrong name).
 SUBSCRIBE_REFUSED = frozenset({"AWS_ERROR_MQTT_REQUEST_RESPONSE_SUBSCRIBE_FAILURE"})
 
@@ -309,7 +311,7 @@ def connect(
     error = getattr(failure, "exception", None)
     name = getattr(error, "name", None)
     reason = getattr(getattr(failure, "connack_packet", None), "reason_code", None)
-    refused = (reason is not None and int(reason) in REFUSED_CONNACK) or name == "AWS_IO_SOCKET_CLOSED"
+    refused = (reason is not None and int(reason) in REFUSED_CONNACK) or name == SOCKET_CLOSED
     detail = name or ("timed out" if failure is None else type(error).__name__)
     if reason is not None:
         detail += f", CONNACK {getattr(reason, 'name', reason)}"

@@ -52,7 +52,11 @@ def test_a_cut_connection_check_keeps_the_first_certificate(
     monkeypatch.setattr(batch_mod, "verify_device", verify)
     issued: list[str] = []
     real_issue = service.ca.issue
-    monkeypatch.setattr(service.ca, "issue", lambda csr: issued.append(csr) or real_issue(csr))
+    def issue(csr: str) -> object:
+        issued.append(csr)
+        return real_issue(csr)
+
+    monkeypatch.setattr(service.ca, "issue", issue)
     summary, journal = run(service, tmp_path, 1)
     assert summary.verified == 1, summary.failed
     device = journal.get("SN0000")

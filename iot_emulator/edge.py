@@ -223,9 +223,12 @@ class Edge:
             server.close()
             await server.wait_closed()
         self._servers.clear()
-        for task in list(self._tasks):
+        # Every task of the edge's loop, not only the connections': a TLS handshake still in
+        # asyncio's accept task would otherwise be destroyed pending when the loop stops.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.link.close()
 
     def drop_connections(self, share: float, pick: Callable[[int], list[int]]) -> int:

@@ -117,7 +117,11 @@ class Chaos:
         left = self.budget
         while left and not done.wait(self.rng.uniform(0.3, 2.0)):
             kind = self.rng.choice(FAULTS)
+            began = time.monotonic()
             getattr(self, kind.replace("-", "_"))()
+            took = time.monotonic() - began
+            if took > 10:
+                print(f"  (fault {kind} took {took:.1f} s to inject)", flush=True)
             left -= 1
 
     def run(self) -> None:
@@ -129,6 +133,7 @@ class Chaos:
                 self.proc = self.station.start()
             status = self.proc.wait()
             self.exits[status] += 1
+            self.why(status)
             if status in (0, 1) or not injector.is_alive():  # the batch ran to its end, or the faults are over
                 break
         done.set()
@@ -137,8 +142,20 @@ class Chaos:
         for _ in range(MAX_ROUNDS):
             if self.finished():
                 break
-            self.exits[self.station.run()] += 1
-        self.exits[self.station.run("retry-failed")] += 1
+            status = self.station.run()
+            self.exits[status] += 1
+            self.why(status)
+        status = self.station.run("retry-failed")
+        self.exits[status] += 1
+        self.why(status)
+
+    def why(self, status: int) -> None:
+        """A station that stopped by itself (not SIGKILL): its own last words, as the operator sees them."""
+        if status not in (0, -9):
+            lines = self.station.log.read_text(errors="replace").splitlines()
+            said = [line for line in lines[-6:] if line.startswith(("error:", "  fix:", "stopped:"))]
+            at = time.monotonic() - self.started
+            print(f"  t={at:6.1f}s station exit {status}: {' / '.join(said) or lines[-1:]}", flush=True)
 
     def finished(self) -> bool:
         devices = self.station.devices()

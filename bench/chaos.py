@@ -49,6 +49,9 @@ class Chaos:
         self.lock = threading.Lock()
         self.started = time.monotonic()
         self.exits: Counter[int] = Counter()
+        #: Clear while the double restarts.
+        self.up = threading.Event()
+        self.up.set()
 
     def note(self, kind: str, detail: str) -> None:
         at = time.monotonic() - self.started
@@ -68,7 +71,11 @@ class Chaos:
         self.note("broker-restart", "mosquitto stopped and started; every device connection dropped")
 
     def double_restart(self) -> None:
-        self.double.restart()
+        self.up.clear()  # an operator re-runs the station once the target is back, not in a loop
+        try:
+            self.double.restart()
+        finally:
+            self.up.set()
         self.note("double-restart", f"the double stopped and started on port {self.double.port}, same state")
 
     def drop_connections(self) -> None:
@@ -128,7 +135,8 @@ class Chaos:
         done = threading.Event()
         injector = threading.Thread(target=self.injector, args=(done,), daemon=True)
         injector.start()
-        for _ in range(MAX_ROUNDS):
+        while True:  # while the faults go on: a station stopped by one is run again, as an operator would
+            self.up.wait()
             with self.lock:
                 self.proc = self.station.start()
             status = self.proc.wait()
@@ -153,7 +161,7 @@ class Chaos:
         """A station that stopped by itself (not SIGKILL): its own last words, as the operator sees them."""
         if status not in (0, -9):
             lines = self.station.log.read_text(errors="replace").splitlines()
-            said = [line for line in lines[-6:] if line.startswith(("error:", "  fix:", "stopped:"))]
+            said = [line for line in lines[-6:] if line.startswith(("error:", "  fix:", "stopped:"))][-2:]
             at = time.monotonic() - self.started
             print(f"  t={at:6.1f}s station exit {status}: {' / '.join(said) or lines[-1:]}", flush=True)
 

@@ -52,6 +52,7 @@ def test_a_cut_connection_check_keeps_the_first_certificate(
     monkeypatch.setattr(batch_mod, "verify_device", verify)
     issued: list[str] = []
     real_issue = service.ca.issue
+
     def issue(csr: str) -> object:
         issued.append(csr)
         return real_issue(csr)

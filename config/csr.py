@@ -28,7 +28,7 @@ def check_csr_pem(pem: str) -> str | None:
 
     try:
         request = x509.load_pem_x509_csr(pem.encode())
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError: a damaged version field
         return "is not a PEM certificate signing request (-----BEGIN CERTIFICATE REQUEST-----)"
     from cryptography.exceptions import UnsupportedAlgorithm
 

@@ -56,7 +56,7 @@ def check_csr(pem: str) -> x509.CertificateSigningRequest:
         raise ServiceError(400, "InvalidRequest", f"The CSR is longer than {limits.CSR_MAX_CHARS} characters.")
     try:
         csr = x509.load_pem_x509_csr(pem.encode())
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError: a damaged version field
         raise ServiceError(400, "InvalidRequest", "The certificate signing request is not a valid PEM CSR.") from None
     try:  # a damaged public key or signature surfaces only here, as ValueError or UnsupportedAlgorithm
         valid = csr.is_signature_valid

@@ -50,3 +50,9 @@ def test_a_csr_with_a_damaged_public_key_is_refused_with_a_rule() -> None:
         message = check_csr_pem(damaged_csr(offset))
         assert message is not None
         assert "cannot be read" in message or "invalid signature" in message or "not a PEM" in message
+
+
+def test_a_csr_with_a_damaged_version_is_refused_with_a_rule() -> None:
+    message = check_csr_pem(damaged_csr(7))  # the version byte: cryptography raised InvalidVersion
+    assert message is not None
+    assert "not a PEM certificate signing request" in message

@@ -12,7 +12,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo synth test lint typecheck unit bench fuzz-review clean package-check
+.PHONY: setup demo synth test lint typecheck unit bench fuzz-review clean package-check \
+	chaos chaos-full fuzz soak soak-short network stations ratios reliability-quick
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,7 @@ unit: setup
 
 test: lint typecheck
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory reliability-quick
 
 # A station's install, for real: a fresh virtualenv, `pip install .` with every dependency from the
 # registry, the console script run from another directory, and no CDK in it (tests/test_packaging.py
@@ -78,6 +80,40 @@ bench: setup
 # 10,000 generated templates through the policy review: no crash, no hang (count and time printed).
 fuzz-review: setup
 	$(PY) bench/fuzz_review.py 10000
+
+# The reliability campaigns (docs/reliability.md). Each prints its invariants or figures; the quick
+# ones run in `make test` (about 2 minutes together on 2 cores).
+reliability-quick: chaos fuzz soak-short
+
+# Random faults from a printed seed (SEED=n repeats a schedule), then the invariants: `violations: 0`.
+chaos: setup
+	$(PY) bench/chaos.py --devices 150 --faults 10 $(if $(SEED),--seed $(SEED))
+
+chaos-full: setup
+	$(PY) bench/chaos.py --devices 2000 --faults 60 $(if $(SEED),--seed $(SEED))
+
+# Every parser under hypothesis: a result or a clear error, never a crash or a hang (examples per parser).
+fuzz: setup
+	$(PY) bench/fuzz.py --examples $(or $(EXAMPLES),300)
+
+# One station at the quota rate: RSS, open files and threads into soak-results/soak.csv and soak.png.
+soak: setup
+	$(PY) bench/soak.py --minutes 30 --every 10
+
+soak-short: setup
+	$(PY) bench/soak.py --minutes 1 --every 2
+
+# 50/100/150 ms RTT and 1% loss between the station and the double: workers needed for >= 95% of the quota.
+network: setup
+	$(PY) bench/network.py
+
+# Five stations at once against the account-wide quota.
+stations: setup
+	$(PY) bench/stations.py
+
+# The performance ratios in one run, with a profile of where the time goes.
+ratios: setup
+	$(PY) bench/ratios.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache .system-deps

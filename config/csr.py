@@ -28,11 +28,17 @@ def check_csr_pem(pem: str) -> str | None:
 
     try:
         request = x509.load_pem_x509_csr(pem.encode())
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError: a damaged version field
         return "is not a PEM certificate signing request (-----BEGIN CERTIFICATE REQUEST-----)"
-    if not request.is_signature_valid:
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    try:  # a damaged public key or signature surfaces only here, as ValueError or UnsupportedAlgorithm
+        valid = request.is_signature_valid
+        key = request.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return "has a public key or signature that cannot be read (the CSR is damaged or uses an unknown key type)"
+    if not valid:
         return "has an invalid signature (the CSR was altered after signing)"
-    key = request.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 2048:
             return f"has an RSA-{key.key_size} key; AWS IoT requires RSA of at least 2048 bits"

@@ -489,7 +489,7 @@ class FleetConfig(_Model):
     factory: Factory = Factory()
     fleets: Annotated[tuple[Fleet, ...], Field(min_length=1)]
     tunneling: Tunneling = Tunneling()
-    defender: Defender = Defender()
+    defender: Defender = Field(default_factory=Defender)  # a default instance would be deep-copied (mappingproxy)
 
     @field_validator("name_prefix")
     @classmethod

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -55,11 +56,17 @@ def check_csr(pem: str) -> x509.CertificateSigningRequest:
         raise ServiceError(400, "InvalidRequest", f"The CSR is longer than {limits.CSR_MAX_CHARS} characters.")
     try:
         csr = x509.load_pem_x509_csr(pem.encode())
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):  # InvalidVersion is no ValueError: a damaged version field
         raise ServiceError(400, "InvalidRequest", "The certificate signing request is not a valid PEM CSR.") from None
-    if not csr.is_signature_valid:
+    try:  # a damaged public key or signature surfaces only here, as ValueError or UnsupportedAlgorithm
+        valid = csr.is_signature_valid
+        key = csr.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise ServiceError(
+            400, "InvalidRequest", "The certificate signing request has a public key that cannot be read."
+        ) from None
+    if not valid:
         raise ServiceError(400, "InvalidRequest", "The certificate signing request signature is not valid.")
-    key = csr.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 2048:
             raise ServiceError(400, "InvalidRequest", "RSA keys must be at least 2048 bits.")

@@ -13,6 +13,7 @@ import asyncio
 import json
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,6 +268,15 @@ class Double:
     def restart_broker(self) -> None:
         """Knob: restart mosquitto; every device connection drops and devices must reconnect."""
         self.broker.restart()
+
+    def drop_connections(self, share: float, pick: Callable[[int], list[int]]) -> int:
+        """Knob: cut ``share`` of the open device connections (``pick(n)`` orders which); returns how many."""
+        assert self._loop is not None, "start() first"
+
+        async def drop() -> int:
+            return self.edge.drop_connections(share, pick)
+
+        return asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=10)
 
     # administration ----------------------------------------------------------------------------------------
 

@@ -187,6 +187,8 @@ class Edge:
         self.link = _ServiceLink(broker_port, upstream_ssl, broker_username, broker_password)
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: The device side of every open connection (``drop_connections`` cuts them).
+        self._clients: set[asyncio.StreamWriter] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @staticmethod
@@ -206,10 +208,16 @@ class Edge:
             task = asyncio.current_task()
             if task is not None:
                 self._tasks.add(task)
+            self._clients.add(writer)
             try:
                 await self._handle(reader, writer, alpn=alpn)
+            except asyncio.CancelledError:
+                # stop() cancels the connection tasks; ending quietly here keeps Python 3.11's stream
+                # callback (which asks a cancelled task for its exception) from logging a traceback.
+                pass
             finally:
                 self._tasks.discard(task)
+                self._clients.discard(writer)
 
         server = await asyncio.start_server(handle, host, port, ssl=context)
         self._servers.append(server)
@@ -221,10 +229,22 @@ class Edge:
             server.close()
             await server.wait_closed()
         self._servers.clear()
-        for task in list(self._tasks):
+        # Every task of the edge's loop, not only the connections': a TLS handshake still in
+        # asyncio's accept task would otherwise be destroyed pending when the loop stops.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self.link.close()
+
+    def drop_connections(self, share: float, pick: Callable[[int], list[int]]) -> int:
+        """Fault knob (call on the edge's loop): cut ``share`` of the device connections at once, as a
+        network fault does (no DISCONNECT: the TCP connection is reset). ``pick(n)`` orders which."""
+        clients = list(self._clients)
+        chosen = pick(len(clients))[: round(len(clients) * share)]
+        for index in chosen:
+            clients[index].transport.abort()
+        return len(chosen)
 
     def publish_threadsafe(self, messages: list[tuple[str, bytes]]) -> None:
         """Publish service messages from another thread (the control plane's shadow REST API)."""

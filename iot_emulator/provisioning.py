@@ -47,6 +47,8 @@ class RateLimiter:
         self._tokens: dict[str, float] = {}
         self._stamp: dict[str, float] = {}
         self._lock = threading.Lock()
+        #: Requests refused per operation (429), for rehearsals and benchmarks to read.
+        self.refused: dict[str, int] = {}
 
     def allow(self, operation: str) -> bool:
         rate = self.rates.get(operation)
@@ -59,6 +61,7 @@ class RateLimiter:
             self._stamp[operation] = now
             if tokens < 1:
                 self._tokens[operation] = tokens
+                self.refused[operation] = self.refused.get(operation, 0) + 1
                 return False
             self._tokens[operation] = tokens - 1
             return True

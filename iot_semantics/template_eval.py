@@ -69,8 +69,10 @@ def parse_body(body: str | Mapping[str, Any]) -> dict[str, Any]:
             parsed = json.loads(body)
         except json.JSONDecodeError as exc:
             raise TemplateError(f"template body is not JSON: {exc.msg} at line {exc.lineno}") from None
-    else:
+    elif isinstance(body, Mapping):
         parsed = dict(body)
+    else:  # a TemplateBody read from a template may be any JSON value
+        parsed = body
     if not isinstance(parsed, dict):
         raise TemplateError("template body must be a JSON object")
     unknown = set(parsed) - {"Parameters", "Mappings", "Resources", "DeviceConfiguration"}

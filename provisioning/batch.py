@@ -50,6 +50,7 @@ from provisioning.keys import (
     write_private,
 )
 from provisioning.mqtt_flow import (
+    SOCKET_CLOSED,
     ClaimSession,
     ConnectFailed,
     Credentials,
@@ -442,12 +443,23 @@ class Batch:
         return Credentials(certificate_pem=cert, key_pem=pem_in_memory(w.key or w.store.load(w.serial)))
 
     def _connects(self, w: Work) -> bool:
+        """Does the device's certificate connect as its thing? Only a definite answer counts.
+
+        True: it connected (the registration went through). False: the endpoint answered and
+        refused the certificate in its CONNACK (it was never activated). Anything else (a timeout,
+        a connection reset, a broker restarting, the socket closed before any CONNACK) says nothing
+        about the registration: ``ConnectFailed`` goes up and the step is retried with the token
+        kept. Taking such a failure for "not registered" gave a registered device a second
+        certificate, which the hook then refused as already provisioned (found by bench/chaos.py).
+        """
         thing = w.device.thing_name or w.thing
         try:
             verify_device(self.target, thing=thing, creds=self._device_credentials(w), topic=None)
             return True
-        except ConnectFailed:
-            return False
+        except ConnectFailed as exc:
+            if exc.refused and exc.crt_error != SOCKET_CLOSED:
+                return False
+            raise
 
     def device(self, row: manifest.Row) -> Device:
         """Move one device to ``verified`` or ``failed``; raise ``StationFault``/``Stopped`` to stop the batch."""

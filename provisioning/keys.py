@@ -43,7 +43,7 @@ PASSPHRASE_FIX = "set PROVISIONING_KEY_PASSPHRASE_FILE (or PROVISIONING_KEY_PASS
 
 def write_private(path: Path, data: bytes) -> None:
     """0600 from the first byte, written to a temporary name and renamed (never half a key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a directory made for a key is 0700
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -147,6 +147,10 @@ class FileKeyStore:
 
     def open(self) -> None:
         """Check the passphrase against the store (or start a new store); raise before any device is touched."""
+        # The store's own directory is 0700: made so with its first key (write_private), set so here
+        # for a store made before this rule. A new store writes nothing until its first key.
+        if self.directory.is_dir():
+            os.chmod(self.directory, 0o700)
         marker = self.directory / STORE_MARKER
         if not marker.exists():
             self._start(marker)

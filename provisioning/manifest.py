@@ -124,7 +124,20 @@ def _json_records(path: Path) -> Iterator[tuple[int, dict[str, str] | str]]:
 def _csv_records(path: Path) -> Iterator[tuple[int, dict[str, str] | str]]:
     reader = csv.reader(_lines(path))
     header: list[str] | None = None
-    for record in reader:
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a lone CR inside an unquoted field; the reader goes on after it
+            yield (
+                reader.line_num,
+                (
+                    f"is not readable CSV ({exc}); a line break inside a field must be quoted, "
+                    "and lines must end with LF or CRLF"
+                ),
+            )
+            continue
         if header is None:
             header = [h.strip() for h in record]
             continue
@@ -148,7 +161,10 @@ def header_errors(path: Path, schema: Schema) -> list[RowError]:
     first = next(iter(_lines(path)), None)
     if first is None or not first.strip():
         return [RowError(1, "the manifest is empty: the first line must be the header")]
-    header = [h.strip() for h in next(csv.reader([first]))]
+    try:
+        header = [h.strip() for h in next(csv.reader([first]))]
+    except csv.Error as exc:
+        return [RowError(1, f"the header is not readable CSV ({exc}); lines must end with LF or CRLF")]
     problems = []
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:

@@ -10,11 +10,13 @@ before a batch; ``diagnose`` maps every failure, by type and error code, to a ca
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import socket
 import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -34,10 +36,14 @@ from provisioning.target import Target
 
 TIMEOUT_SECONDS = 15
 CONNECT_TIMEOUT_SECONDS = 10
+#: How long ``Connection.stop`` waits for the client's stopped event (awscrt stops asynchronously).
+STOP_TIMEOUT_SECONDS = 15
 #: X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED (OpenSSL verify codes).
 CLOCK_VERIFY_CODES = frozenset({9, 10})
 #: MQTT 5 CONNACK reason codes that refuse the client's identity.
 REFUSED_CONNACK = frozenset({0x86, 0x87, 0x8A})
+#: The runtime's error when the server closed the socket (after the handshake, before any CONNACK).
+SOCKET_CLOSED = "AWS_IO_SOCKET_CLOSED"
 #: The claim connection may not subscribe to a template's response topics (its policy, or a wrong name).
 SUBSCRIBE_REFUSED = frozenset({"AWS_ERROR_MQTT_REQUEST_RESPONSE_SUBSCRIBE_FAILURE"})
 
@@ -235,13 +241,51 @@ def _builder(target: Target, client_id: str, creds: Credentials, common: Mapping
     return mqtt5_client_builder.mtls_from_bytes(cert_bytes=creds.certificate_pem, pri_key_bytes=creds.key_pem, **common)
 
 
-def connect(target: Target, client_id: str, creds: Credentials, *, timeout: float = CONNECT_TIMEOUT_SECONDS) -> Any:
+@functools.lru_cache(maxsize=8)
+def root_ca_bytes(path: str) -> bytes:
+    """The root CA file, read once per process: awscrt parses bytes faster than it opens a path,
+    and a TLS context is made for every device connection (measured in bench/ratios.py)."""
+    return Path(path).read_bytes()
+
+
+class Connection:
+    """An awscrt MQTT 5 client and its stopped event: ``stop`` returns once the client has stopped.
+
+    awscrt's ``Client.stop`` only asks: the native client goes on shutting down on its own threads.
+    Dropping the client, or logging out of its PKCS#11 token, before its ``on_lifecycle_stopped``
+    has fired races with that shutdown (a crash in the runtime, or a TLS handshake on a token that
+    was logged out and in again: ``CKR_USER_ALREADY_LOGGED_IN``). AWS's samples wait for the event;
+    so does every connection here.
+    """
+
+    def __init__(self, client: Any, stopped: threading.Event) -> None:
+        self.client = client
+        self._stopped = stopped
+        self._stop_lock = threading.Lock()
+
+    def publish(self, packet: Any) -> Any:
+        return self.client.publish(packet)
+
+    def stop(self) -> None:
+        with self._stop_lock:
+            if not self._stopped.is_set():
+                self.client.stop()
+                if not self._stopped.wait(STOP_TIMEOUT_SECONDS):
+                    raise StationFault(
+                        f"the MQTT client did not stop within {STOP_TIMEOUT_SECONDS} s",
+                        "report this: the device SDK's runtime is stuck; run the batch again",
+                    )
+
+
+def connect(
+    target: Target, client_id: str, creds: Credentials, *, timeout: float = CONNECT_TIMEOUT_SECONDS
+) -> Connection:
     """An MQTT 5 connection that is up, or ``ConnectFailed`` with the runtime's error name."""
     from awscrt import io
 
     socket_options = io.SocketOptions()
     socket_options.connect_timeout_ms = int(timeout * 1000)
-    connected = threading.Event()
+    connected, stopped = threading.Event(), threading.Event()
     failures: list[Any] = []
 
     def failed(data: Any) -> None:
@@ -251,22 +295,23 @@ def connect(target: Target, client_id: str, creds: Credentials, *, timeout: floa
     common: dict[str, Any] = {
         "endpoint": target.endpoint,
         "port": target.port,
-        "ca_filepath": str(target.ca_file),
+        "ca_bytes": root_ca_bytes(str(target.ca_file)),
         "client_id": client_id,
         "socket_options": socket_options,
         "on_lifecycle_connection_success": lambda data: connected.set(),
         "on_lifecycle_connection_failure": failed,
+        "on_lifecycle_stopped": lambda data: stopped.set(),
     }
-    client = _builder(target, client_id, creds, common)
-    client.start()
+    connection = Connection(_builder(target, client_id, creds, common), stopped)
+    connection.client.start()
     if connected.wait(timeout) and not failures:
-        return client
-    client.stop()
+        return connection
+    connection.stop()
     failure = failures[0] if failures else None
     error = getattr(failure, "exception", None)
     name = getattr(error, "name", None)
     reason = getattr(getattr(failure, "connack_packet", None), "reason_code", None)
-    refused = (reason is not None and int(reason) in REFUSED_CONNACK) or name == "AWS_IO_SOCKET_CLOSED"
+    refused = (reason is not None and int(reason) in REFUSED_CONNACK) or name == SOCKET_CLOSED
     detail = name or ("timed out" if failure is None else type(error).__name__)
     if reason is not None:
         detail += f", CONNACK {getattr(reason, 'name', reason)}"
@@ -286,9 +331,9 @@ class ClaimSession:
         from awsiot import iotidentity
 
         self._iotidentity = iotidentity
-        self.client = connect(target, client_id, creds)
+        self.connection = connect(target, client_id, creds)
         self.identity = iotidentity.IotIdentityClientV2(
-            self.client,
+            self.connection.client,
             mqtt_request_response.ClientOptions(
                 max_request_response_subscriptions=4,
                 max_streaming_subscriptions=2,
@@ -307,7 +352,8 @@ class ClaimSession:
         return self.identity.register_thing(request).result(TIMEOUT_SECONDS + 5)
 
     def close(self) -> None:
-        self.client.stop()
+        """Stop the client and wait until it has stopped, then let the identity client go (as AWS's samples do)."""
+        self.connection.stop()
 
 
 def open_claim_session(target: Target, *, client_id: str, creds: Credentials) -> ClaimSession:

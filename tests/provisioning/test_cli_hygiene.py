@@ -153,9 +153,28 @@ def test_status_into_a_closed_pipe(tmp_path: Path) -> None:
 @needs_double
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_batch_leaves_no_key_in_tmp_and_resumes(
-    signum: int, double: Double, outputs: Path, tmp_path: Path
+    signum: int, double: Double, outputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Trusted user: the temporary claim lives in memory; SIGINT/SIGTERM leave nothing in TMPDIR."""
+    """Trusted user: the temporary claim lives in memory; SIGINT/SIGTERM leave nothing in TMPDIR.
+
+    The batch cannot finish before the signal: after three registrations the double answers 429
+    (the CLI waits that out with backoff) until the test lets it go. Reading the first progress
+    line alone did not prove the batch was still running: a test process starved for the batch's
+    few seconds sent its signal to a CLI that had already exited 0 (Popen.send_signal then does
+    nothing), seen once in a loaded full-suite run.
+    """
+    from iot_emulator.errors import ServiceError
+
+    register = double.service.register_thing
+    let_go = {"after": 3}
+
+    def held_back(*args: object, **kwargs: object) -> object:
+        if let_go["after"] <= 0:
+            raise ServiceError(429, "ThrottlingException", "Rate exceeded")
+        let_go["after"] -= 1
+        return register(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(double.service, "register_thing", held_back)
     tag = "1" if signum == signal.SIGINT else "2"
     serials = [f"SN82{tag}{i:05d}" for i in range(40)]
     for s in serials:
@@ -174,6 +193,7 @@ def test_interrupted_batch_leaves_no_key_in_tmp_and_resumes(
     assert proc.stderr is not None
     first = proc.stderr.readline()  # the first progress line: a device is done, the batch is running
     assert "/40 devices" in first, first
+    assert proc.poll() is None, "held back by the double, the batch must still be running"
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == ExitStatus.INTERRUPTED, out + err
@@ -185,6 +205,7 @@ def test_interrupted_batch_leaves_no_key_in_tmp_and_resumes(
     assert 0 < done < 40
     assert "failed" not in journal.counts()
     journal.close()
+    let_go["after"] = 10**6
     resumed = subprocess.run(
         command, env=subprocess_env(tmpdir), capture_output=True, text=True, timeout=120, check=False
     )

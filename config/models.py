@@ -395,8 +395,8 @@ class Fleet(_Model):
         return v
 
 
-class Factory(_Model):
-    """Who may provision as a trusted user (assume the factory operator role)."""
+class _AssumedBy(_Model):
+    """Who may assume an operator role: principal ARNs, and an external ID they must present."""
 
     operator_principals: tuple[str, ...] = ()
     external_id: str | None = None
@@ -416,17 +416,19 @@ class Factory(_Model):
         return v
 
 
+class Factory(_AssumedBy):
+    """Who may provision as a trusted user (assume the factory operator role)."""
+
+
 TUNNEL_SERVICE = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 #: OpenTunnel's maxLifetimeTimeoutMinutes.
 TUNNEL_LIFETIME_MAX_MINUTES = 720
 
 
-class Tunneling(_Model):
+class Tunneling(_AssumedBy):
     """The secure tunneling operator role: who may open tunnels, to which thing groups, for which services."""
 
     enabled: bool = False
-    operator_principals: tuple[str, ...] = ()
-    external_id: str | None = None
     require_mfa: bool = False
     #: Tunnels may be opened only to things in these groups (declared under thing_groups; their
     #: child groups included, as AWS IoT evaluates iot:ThingGroupArn over the thing's groups).
@@ -435,20 +437,6 @@ class Tunneling(_Model):
     services: tuple[str, ...] = ("SSH",)
     #: The lifetime operators open tunnels with, and the operator role's session length.
     max_lifetime_minutes: int = 60
-
-    @field_validator("operator_principals")
-    @classmethod
-    def _principals(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for arn in v:
-            _match(arn, PRINCIPAL_ARN, f"{arn!r} must be an IAM role, user or account-root ARN")
-        return v
-
-    @field_validator("external_id")
-    @classmethod
-    def _external_id(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[\w+=,.@:/-]{2,1224}", v):
-            raise ValueError("must be 2-1224 characters of letters, digits and + = , . @ : / -")
-        return v
 
     @field_validator("thing_groups")
     @classmethod

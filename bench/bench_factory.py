@@ -89,6 +89,20 @@ def manifest(path: Path, serials: list[str]) -> Path:
     return path
 
 
+def run_samples(double: Double, work: Path, serials: list[str]) -> float:
+    """One SDK-sample-style process per device, one after the other (a sample's own way); seconds."""
+    started = time.monotonic()
+    for serial in serials:
+        out = work / "sample" / serial
+        out.mkdir(parents=True)
+        subprocess.run(
+            [sys.executable, str(SAMPLE), str(out), serial, double.endpoint["Endpoint"], double.endpoint["Port"],
+             double.endpoint["CaFile"], str(double.claim_cert), str(double.claim_key)],
+            env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    return time.monotonic() - started
+
+
 def run_cli(double: Double, work: Path, path: Path, *extra: str, env: dict[str, str] | None = None) -> float:
     started = time.monotonic()
     subprocess.run(
@@ -193,16 +207,7 @@ def speedup(devices: int, sample_devices: int = 15) -> None:
                 double, work, manifest(work / "m.csv", serials), "--rate", "0", "--workers", "8", "--plaintext-keys"
             )
             double_cpu, cli_cpu = cpu_seconds(double.proc.pid) - double_cpu0, _children_cpu() - cli_cpu0
-            started = time.monotonic()
-            for serial in samples:
-                out = work / "sample" / serial
-                out.mkdir(parents=True)
-                subprocess.run(
-                    [sys.executable, str(SAMPLE), str(out), serial, double.endpoint["Endpoint"], double.endpoint["Port"],
-                     double.endpoint["CaFile"], str(double.claim_cert), str(double.claim_key)],
-                    env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )  # fmt: skip
-            sample_seconds = time.monotonic() - started
+            sample_seconds = run_samples(double, work, samples)
         finally:
             double.stop()
     cli_rate, sample_rate = devices / cli_seconds, sample_devices / sample_seconds

@@ -29,7 +29,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from bench_factory import ENV, SAMPLE, Double, manifest  # noqa: E402
+from bench_factory import ENV, Double, manifest, run_samples  # noqa: E402
 from bench_synth import ROOT  # noqa: E402
 from bench_synth import run as synth_run  # noqa: E402
 from harness import cpu_seconds  # noqa: E402
@@ -123,16 +123,7 @@ def speedup(devices: int, sample_devices: int, work: Path) -> dict[str, float]:
             "    double CPU by thread: "
             + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(double_threads.items(), key=lambda kv: -kv[1]) if v > 0.05)
         )
-        started = time.monotonic()
-        for serial in samples:
-            out = work / "sample" / serial
-            out.mkdir(parents=True)
-            subprocess.run(
-                [sys.executable, str(SAMPLE), str(out), serial, double.endpoint["Endpoint"], double.endpoint["Port"],
-                 double.endpoint["CaFile"], str(double.claim_cert), str(double.claim_key)],
-                env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-        sample_seconds = time.monotonic() - started
+        sample_seconds = run_samples(double, work, samples)
         figures["sample_rate"] = sample_devices / sample_seconds
         figures["speedup"] = figures["cli_rate"] / figures["sample_rate"]
         print(f"    SDK-sample style, one process per device: {sample_devices} in {sample_seconds:.1f} s = "

@@ -125,19 +125,27 @@ def _fleets(values: Mapping[str, str]) -> dict[str, Fleet]:
     }
 
 
-def load_fleets(outputs_file: Path, *, stack: str | None = None) -> tuple[dict[str, Fleet], str | None]:
-    """The fleets of the outputs file and the double's region, when it names one (no endpoint needed)."""
-    fix = "pass --outputs with the file `cdk deploy --outputs-file` wrote (or the double's outputs.json)"
-    outputs = read_json(outputs_file, "outputs file", fix)
+_OUTPUTS_FIX = "pass --outputs with the file `cdk deploy --outputs-file` wrote (or the double's outputs.json)"
+
+
+def _read(outputs_file: Path, stack: str | None) -> tuple[dict[str, Any], dict[str, Fleet], dict[str, Any]]:
+    """The outputs file, the fleet provisioning stack's fleets and the double's section (or {})."""
+    outputs = read_json(outputs_file, "outputs file", _OUTPUTS_FIX)
     if not isinstance(outputs, dict):
-        raise UsageError(f"outputs file {outputs_file} must hold a JSON object of stacks", fix)
+        raise UsageError(f"outputs file {outputs_file} must hold a JSON object of stacks", _OUTPUTS_FIX)
     try:
         values = contract.find_stack(outputs, contract.FLEET_NAMES, stack=stack, what="fleet provisioning")
         fleets = _fleets(values)
     except contract.OutputsError as exc:
-        raise UsageError(f"{outputs_file}: {exc}", fix) from None
+        raise UsageError(f"{outputs_file}: {exc}", _OUTPUTS_FIX) from None
     double = outputs.get(contract.DOUBLE_SECTION, {})
-    region = double.get("Region") if isinstance(double, dict) else None
+    return outputs, fleets, double if isinstance(double, dict) else {}
+
+
+def load_fleets(outputs_file: Path, *, stack: str | None = None) -> tuple[dict[str, Fleet], str | None]:
+    """The fleets of the outputs file and the double's region, when it names one (no endpoint needed)."""
+    _, fleets, double = _read(outputs_file, stack)
+    region = double.get("Region")
     return fleets, str(region) if region else None
 
 
@@ -150,22 +158,12 @@ def load(
     ca_file: Path | None = None,
     credentials_endpoint: str | None = None,
 ) -> Target:
-    fix = "pass --outputs with the file `cdk deploy --outputs-file` wrote (or the double's outputs.json)"
-    outputs = read_json(outputs_file, "outputs file", fix)
-    if not isinstance(outputs, dict):
-        raise UsageError(f"outputs file {outputs_file} must hold a JSON object of stacks", fix)
-    try:
-        values = contract.find_stack(outputs, contract.FLEET_NAMES, stack=stack, what="fleet provisioning")
-        fleets = _fleets(values)
-    except contract.OutputsError as exc:
-        raise UsageError(f"{outputs_file}: {exc}", fix) from None
+    outputs, fleets, double = _read(outputs_file, stack)
     (stack_name,) = [
         k
         for k, v in outputs.items()
         if isinstance(v, Mapping) and contract.FLEET_NAMES in v and (stack is None or k == stack)
     ]
-    double = outputs.get(contract.DOUBLE_SECTION, {})
-    double = double if isinstance(double, dict) else {}
     resolved_endpoint = endpoint or double.get("Endpoint")
     resolved_ca = ca_file or (Path(double["CaFile"]) if "CaFile" in double else None)
     if not resolved_endpoint:
@@ -179,7 +177,7 @@ def load(
     try:
         resolved_port = port or int(double.get("Port", 8883))
     except ValueError:
-        raise UsageError(f"{outputs_file}: IotDouble.Port is not a number", fix) from None
+        raise UsageError(f"{outputs_file}: IotDouble.Port is not a number", _OUTPUTS_FIX) from None
     return Target(
         endpoint=str(resolved_endpoint),
         port=resolved_port,

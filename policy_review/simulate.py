@@ -39,6 +39,7 @@ from iot_semantics.policy_match import (
     ONE,
     SEG,
     STAR,
+    WILDCARD_CHARACTERS,
     Budget,
     Glob,
     Unknown,
@@ -49,7 +50,16 @@ from iot_semantics.policy_match import (
 )
 from iot_semantics.topics import ReservedApi, parse_reserved
 from iot_semantics.variables import REFERENCE
-from policy_review.devices import Device, World, world
+from policy_review.canonical import Parts, shared_simulation
+from policy_review.devices import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_PARTITION,
+    DEFAULT_REGION,
+    STANDALONE_NAMES,
+    Device,
+    World,
+    world,
+)
 from policy_review.model import Holder, Inventory, Policy
 
 CONNECT, PUBLISH, SUBSCRIBE, RECEIVE, RETAIN = (
@@ -1489,5 +1499,30 @@ def clear_caches() -> None:
     _RESIDUALS.clear()
 
 
-def simulate(inv: Inventory) -> list[Fact]:
-    return [f for holder in inv.holders for f in analyse(holder, inv)]
+def world_constants(inv: Inventory) -> Parts:
+    """The literal parts of every glob and value the simulation brings to a holder standing alone
+    beside its policies (``canonical``: a fleet name none of them can meet may be renamed)."""
+    parts = Parts()
+    globs: list[Glob] = [ANY, NONEMPTY, DOLLAR, *WILDCARD_CHARACTERS, _UNSUBSTITUTED, _ONE_LEVEL]
+    globs += [g for shapes, unlike in _NAME_SHAPES.values() for g in (*shapes, *unlike)]
+    globs += [Glob.parse("$aws/certificates/create/*"), Glob.parse("$aws/certificates/create-from-csr/*")]
+    values = [_NOT_A_THING, "+", "#", "true", "false", *(r.name for r in inv.role_aliases)]
+    values += [DEFAULT_PARTITION, "aws-cn", DEFAULT_REGION, DEFAULT_ACCOUNT, "amazonaws.com", "amazonaws.com.cn"]
+    for name in STANDALONE_NAMES.values():
+        values += [name, f"{name}#2", f"cert-of-{name}"]
+        targets = [t for _, t in _reserved_targets(name)] + [_thing_target(name), _named(name)]
+        globs += [g for t in targets for g in (*t.globs, *t.excl)]
+        globs += [_thing_topics(name), *_aims(name)]
+    for g in globs:
+        parts.add_glob(g)
+    for v in values:
+        parts.add_value(v)
+    return parts
+
+
+def simulate(inv: Inventory, *, shared: bool = True) -> list[Fact]:
+    """The facts of every holder. ``shared``: holders that differ only in opaque fleet names share
+    one simulation (``canonical``; the same verdicts, found once)."""
+    if not shared:
+        return [f for holder in inv.holders for f in analyse(holder, inv)]
+    return shared_simulation(inv, world_constants(inv), analyse)

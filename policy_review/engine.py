@@ -22,8 +22,10 @@ def _variants_of(inv: Inventory) -> dict[str, set[str]]:
     return out
 
 
-def review(inv: Inventory) -> list[Finding]:
-    context = Review(inv, simulate(inv))
+def review(inv: Inventory, *, shared: bool = True) -> list[Finding]:
+    """Every finding of ``inv`` (``shared``: holders differing only in opaque fleet names share one
+    simulation, ``policy_review.canonical``)."""
+    context = Review(inv, simulate(inv, shared=shared))
     found: dict[tuple[str, str, str, str], tuple[Finding, set[str]]] = {}
     for rule in RULES:
         for f in rule.check(context):

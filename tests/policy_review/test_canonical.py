@@ -112,7 +112,7 @@ def test_only_opaque_names_are_renamed(tmp_path: Path) -> None:
     )
     canon = canonical.Canonicalizer(_parts(inv))
     renamed = {h.name: canon.canonical(h) for h in inv.holders}
-    pairs = {name: dict(found[1].pairs) if found else None for name, found in renamed.items()}
+    pairs = {name: dict(found[1].pairs) if found else {} for name, found in renamed.items()}
     by_policy = {h.policies[0].logical_id: pairs[h.name] for h in inv.holders}
     assert len(by_policy["Fleet"]["line7"]) == 5, "a placeholder of the same length"
     assert "dev-10" not in by_policy["Device"]
@@ -186,16 +186,7 @@ def _findings(document: dict[str, Any], fleet: str, *, shared: bool) -> list[Fin
     text = json.dumps(document).replace(FLEET, fleet)
     with tempfile.TemporaryDirectory() as tmp:
         inv = _inventory(Path(tmp), {"Policy": json.loads(text)})
-        if shared:
-            return review(inv)
-        from policy_review import engine
-
-        original = engine.simulate
-        engine.simulate = lambda i: simulate.simulate(i, shared=False)  # type: ignore[assignment]
-        try:
-            return review(inv)
-        finally:
-            engine.simulate = original
+        return review(inv, shared=shared)
 
 
 def _verdict(findings: list[Finding], fleet: str) -> set[tuple[str, str]]:

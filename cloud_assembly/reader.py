@@ -87,10 +87,18 @@ def _stack(files: manifest.StackFiles, mode: Mode) -> Stack:
     )
 
 
-def _with_roles(records: tuple[Record, ...], names: set[str]) -> tuple[Record, ...]:
-    return tuple(
-        dataclasses.replace(r, role=roles.role_of(r, names)) if isinstance(r, IotPolicy) else r for r in records
-    )
+def _with_roles(records: tuple[Record, ...], names: set[str], done: dict[int, Record]) -> tuple[Record, ...]:
+    """The records, each IoT policy with its role (``done``: records already given one, by identity:
+    a stack's records are those of its first variant)."""
+    out = []
+    for r in records:
+        if isinstance(r, IotPolicy):
+            found = done.get(id(r))
+            if found is None:
+                found = done[id(r)] = dataclasses.replace(r, role=roles.role_of(r, names))
+            r = found
+        out.append(r)
+    return tuple(out)
 
 
 def load(target: Path, mode: Mode = READABLE) -> Assembly:
@@ -102,11 +110,12 @@ def load(target: Path, mode: Mode = READABLE) -> Assembly:
     stacks = [_stack(files, mode) for files in manifest.stacks_of(target)]
     templates = [t for s in stacks for v in s.variants for t in v.of(ProvisioningTemplate)]
     names = roles.device_policy_names(templates)
+    done: dict[int, Record] = {}  # holds every record it names: no id is reused while it lives
     stacks = [
         dataclasses.replace(
             s,
-            records=_with_roles(s.records, names),
-            variants=tuple(dataclasses.replace(v, records=_with_roles(v.records, names)) for v in s.variants),
+            records=_with_roles(s.records, names, done),
+            variants=tuple(dataclasses.replace(v, records=_with_roles(v.records, names, done)) for v in s.variants),
         )
         for s in stacks
     ]

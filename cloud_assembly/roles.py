@@ -37,9 +37,10 @@ def _allows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _publishes_to(document: Mapping[str, Any], api: ReservedApi) -> bool:
     """An Allow statement covers iot:Publish on a topic of the reserved ``api``."""
     for s in _allows(document):
-        if not any(action_matches(p, "iot:Publish") for p in actions(s)):
+        reserved_resources = [r for r in resources(s) if "$aws" in r]  # a reserved topic starts with it
+        if not reserved_resources or not any(action_matches(p, "iot:Publish") for p in actions(s)):
             continue
-        for resource in resources(s):
+        for resource in reserved_resources:
             kind, _, topic = resource_part(resource).partition("/")
             reserved = parse_reserved(topic) if kind == "topic" else None
             if reserved is not None and reserved.api is api:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -512,6 +513,20 @@ def evaluate(
 
 def referenced_variables(document: Mapping[str, Any]) -> list[str]:
     """Every ``${...}`` variable the document's statements reference (resources, conditions, keys)."""
+    try:
+        text = json.dumps(document.get("Statement"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return walked_variables(document)
+    if "\\" in text:  # an escaped character: the JSON text is not the strings' own text
+        return walked_variables(document)
+    names = var.references(text)
+    if any('"' in n for n in names):  # a match across two strings
+        return walked_variables(document)
+    return names
+
+
+def walked_variables(document: Mapping[str, Any]) -> list[str]:
+    """``referenced_variables`` string by string (what the one pass over the JSON text must equal)."""
     found: list[str] = []
 
     def walk(node: Any) -> None:
@@ -522,7 +537,7 @@ def referenced_variables(document: Mapping[str, Any]) -> list[str]:
             for k, v in node.items():
                 walk(k)
                 walk(v)
-        elif isinstance(node, list):
+        elif isinstance(node, list | tuple):
             for v in node:
                 walk(v)
 
@@ -532,4 +547,9 @@ def referenced_variables(document: Mapping[str, Any]) -> list[str]:
 
 def unknown_variables(document: Mapping[str, Any]) -> list[str]:
     """Policy variables in ``document`` that AWS IoT does not define (they never substitute)."""
-    return sorted({v for v in referenced_variables(document) if not var.is_known(v)})
+    return sorted({v for v in referenced_variables(document) if not _known(v)})
+
+
+@lru_cache(maxsize=4096)
+def _known(name: str) -> bool:
+    return var.is_known(name)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from iot_semantics import policy_eval
@@ -16,6 +17,7 @@ from iot_semantics.arns import arn_prefix, resource_part, split_arn
 from iot_semantics.policy_eval import action_matches, as_list
 from iot_semantics.variables import THING_NAME_VAR
 from policy_review.model import Identity, Inventory, LambdaPermission, Policy, RoleAlias, Severity, Template
+from policy_review.rules.probe import Probe
 from policy_review.simulate import Fact
 
 Subject = Policy | Template | LambdaPermission | RoleAlias | Identity
@@ -55,6 +57,11 @@ class Review:
 
     inv: Inventory
     facts: list[Fact] = field(default_factory=list)
+
+    @cached_property
+    def probe(self) -> Probe:
+        """Probe requests in the deployment the inventory's policies name (read once for every rule)."""
+        return Probe.for_policies(self.inv.policies)
 
     def of(self, *kinds: str) -> list[Fact]:
         return [f for f in self.facts if f.kind in kinds]

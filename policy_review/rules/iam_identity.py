@@ -16,7 +16,7 @@ from iot_semantics.policy_eval import Effect, as_list
 from iot_semantics.policy_match import Glob, Unknown, witness
 from policy_review.model import Inventory, Policy, Severity
 from policy_review.rules.base import Found, Review, Rule
-from policy_review.rules.probe import FRESH, Probe, fresh
+from policy_review.rules.probe import FRESH, fresh
 
 _ADMIN_MANAGED = ("/AdministratorAccess", "/PowerUserAccess", "/IAMFullAccess")
 #: Single actions that let the holder become more than it is (Rhino Security Labs' list, as Cloudsplaining
@@ -73,7 +73,7 @@ def _identity_policies(review: Review, *, except_admin: bool = False) -> Iterato
 def _admin_policies(review: Review) -> set[int]:
     cached = getattr(review, "_admin", None)
     if cached is None:
-        probe = Probe.for_policies(review.inv.policies)
+        probe = review.probe
         cached = {
             id(p)
             for p in review.inv.policies
@@ -110,7 +110,7 @@ def _service_held(inv: Inventory, policy: Policy) -> bool:
 
 
 def _admin(review: Review) -> Iterator[Found]:
-    probe = Probe.for_policies(review.inv.policies)
+    probe = review.probe
     for policy in _identity_policies(review):
         managed = str(policy.document.get("ManagedPolicyArn", ""))
         if any(managed.endswith(m) for m in _ADMIN_MANAGED):
@@ -189,7 +189,7 @@ def _role_names(inv: Inventory) -> list[str]:
 
 
 def _passrole(review: Review) -> Iterator[Found]:
-    probe = Probe.for_policies(review.inv.policies)
+    probe = review.probe
     known = [Glob.literal(n) for n in _role_names(review.inv)]
     head = probe.arn("iam", "role/")
     bindings = probe.deployment.bindings()
@@ -238,7 +238,7 @@ PASSROLE_BROAD = Rule(
 
 
 def _probing(review: Review, actions: tuple[str, ...], *, skip_service_held: bool) -> Iterator[tuple[Policy, str, str]]:
-    probe = Probe.for_policies(review.inv.policies)
+    probe = review.probe
     for policy in _identity_policies(review, except_admin=True):
         if skip_service_held and _service_held(review.inv, policy):
             continue
@@ -344,7 +344,7 @@ _IOT_DATA_PROBES = (
 
 
 def _iot_data(review: Review) -> Iterator[Found]:
-    probe = Probe.for_policies(review.inv.policies)
+    probe = review.probe
     for policy in _identity_policies(review, except_admin=True):
         for action, resource in _IOT_DATA_PROBES:
             target = probe.arn("iot", resource.format(t=FRESH))

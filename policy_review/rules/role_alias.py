@@ -93,7 +93,7 @@ def _subject_policies(review: Review, alias: RoleAlias) -> list[Policy]:
 
 
 def _broad(review: Review) -> Iterator[Found]:
-    probe = Probe.for_policies(review.inv.policies)
+    probe = review.probe
     for alias in review.inv.role_aliases:
         if alias.role_logical_id is None:
             continue

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 
 from policy_review.model import Severity
 from policy_review.rules.base import Found, Review, Rule
-from policy_review.rules.probe import FRESH, Probe
+from policy_review.rules.probe import FRESH
 
 _ACTION = "s3:GetObject"
 
 
 def _broad(review: Review) -> Iterator[Found]:
-    probe = Probe.for_policies(review.inv.policies)
+    probe = review.probe
     any_object = probe.arn("s3", f"{FRESH}-bucket/{FRESH}")
     for alias in review.inv.role_aliases:
         if alias.role_logical_id is None:

@@ -42,7 +42,7 @@ def _grants(probe: Probe, policy: Policy, action: str) -> list[Statement]:
 
 
 def _check(review: Review) -> Iterator[Found]:
-    probe = Probe.for_policies(review.inv.policies)
+    probe = review.probe
     group = probe.arn("iot", f"thinggroup/{FRESH}")
     for policy in _identity_policies(review, except_admin=True):  # IAM-ADMIN already says it all
         for action in _ACTIONS:

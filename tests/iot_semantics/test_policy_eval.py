@@ -5,8 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from iot_semantics.policy_eval import Context, Effect, canonical_action, compile_policy, evaluate, unknown_variables
+from iot_semantics.policy_eval import (
+    Context,
+    Effect,
+    canonical_action,
+    compile_policy,
+    evaluate,
+    referenced_variables,
+    unknown_variables,
+    walked_variables,
+)
 from iot_semantics.variables import is_known as is_known_variable
 from tests.conftest import Synth, render_document, resources_of
 
@@ -243,3 +254,20 @@ def test_an_http_request_has_no_client_id_and_no_thing_variables() -> None:
 def test_canonical_actions() -> None:
     assert canonical_action("IOT:publish") == "iot:Publish"
     assert canonical_action("iot:Publsh") is None
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list('ab${}"\\:/é*')), max_size=12)
+_JSON = st.recursive(
+    st.one_of(st.none(), st.integers(), st.booleans(), _TEXT, st.sampled_from(["${iot:ClientId}", "a/${x}/${y}"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_TEXT, inner, max_size=3)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(_JSON)
+def test_variables_read_from_the_json_text_are_those_of_each_string(statement: object) -> None:
+    """One regex pass over the document's JSON text finds exactly the references string by string,
+    in the same order (quotes, backslashes and non-ASCII text included)."""
+    document = {"Statement": statement}
+    assert referenced_variables(document) == walked_variables(document)

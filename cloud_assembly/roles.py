@@ -34,27 +34,32 @@ def _allows(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [s for s in statements(document) if s.get("Effect") == "Allow"]
 
 
-def _publishes_to(document: Mapping[str, Any], api: ReservedApi) -> bool:
-    """An Allow statement covers iot:Publish on a topic of the reserved ``api``."""
-    for s in _allows(document):
+def _published_apis(allows: list[dict[str, Any]]) -> set[ReservedApi]:
+    """The reserved APIs whose topics some Allow statement covers for iot:Publish."""
+    out: set[ReservedApi] = set()
+    for s in allows:
         reserved_resources = [r for r in resources(s) if "$aws" in r]  # a reserved topic starts with it
         if not reserved_resources or not any(action_matches(p, "iot:Publish") for p in actions(s)):
             continue
         for resource in reserved_resources:
             kind, _, topic = resource_part(resource).partition("/")
             reserved = parse_reserved(topic) if kind == "topic" else None
-            if reserved is not None and reserved.api is api:
-                return True
-    return False
+            if reserved is not None:
+                out.add(reserved.api)
+    return out
 
 
 def grants_register_thing(document: Mapping[str, Any]) -> bool:
-    return _publishes_to(document, ReservedApi.REGISTER_THING)
+    return ReservedApi.REGISTER_THING in _published_apis(_allows(document))
 
 
 def is_core_device_policy(document: Mapping[str, Any]) -> bool:
-    greengrass_action = any(a.lower().startswith("greengrass:") for s in _allows(document) for a in actions(s))
-    return greengrass_action or _publishes_to(document, ReservedApi.GREENGRASS)
+    return _is_core(_allows(document), _published_apis(_allows(document)))
+
+
+def _is_core(allows: list[dict[str, Any]], apis: set[ReservedApi]) -> bool:
+    greengrass_action = any(a.lower().startswith("greengrass:") for s in allows for a in actions(s))
+    return greengrass_action or ReservedApi.GREENGRASS in apis
 
 
 def denies_everything(document: Mapping[str, Any]) -> bool:
@@ -72,9 +77,11 @@ def denies_everything(document: Mapping[str, Any]) -> bool:
 def role_of(policy: IotPolicy, device_policy_names: set[str]) -> PolicyRole:
     if policy.name in device_policy_names:
         return PolicyRole.DEVICE
-    if grants_register_thing(policy.document):
+    allows = _allows(policy.document)
+    apis = _published_apis(allows)
+    if ReservedApi.REGISTER_THING in apis:
         return PolicyRole.CLAIM
-    if is_core_device_policy(policy.document):
+    if _is_core(allows, apis):
         return PolicyRole.CORE_DEVICE
     if denies_everything(policy.document):
         return PolicyRole.QUARANTINE

@@ -58,7 +58,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from iot_semantics.policy_eval import as_list
-from iot_semantics.policy_match import BAR, LIT, Glob, Token, tokens_of
+from iot_semantics.policy_match import BAR, LIT, STAR, Glob, Token, tokens_of
 from iot_semantics.variables import LITERAL_ESCAPES, REFERENCE
 from policy_review.model import Holder, Inventory
 
@@ -84,12 +84,16 @@ class Parts:
         self.end: set[str] = set()
         self.floating: set[str] = set()
         self._meets: dict[str, bool] = {}
+        self._holds: dict[str, bool] = {}
+        self._max = -1
 
     def add(self, part: str, at_start: bool, at_end: bool) -> None:
         if not part or NAME.fullmatch(part) is None:
             return  # a part holding another character can meet no name of the class
         part = part.lower()
         self._meets.clear()
+        self._holds.clear()
+        self._max = -1
         if at_start and at_end:
             self.exact.add(part)
         elif at_start:
@@ -137,16 +141,28 @@ class Parts:
         if name in self.exact:
             return True
         n = len(name)
+        longest = self._longest()
         for i in range(n):
-            for j in range(i + 1, n + 1):
+            for j in range(i + 1, min(n, i + longest) + 1):
                 sub = name[i:j]
                 if sub in self.floating or (i == 0 and sub in self.start) or (j == n and sub in self.end):
                     return True
         return False
 
+    def _longest(self) -> int:
+        """The longest part that is not anchored at both ends (no longer substring can be one)."""
+        if self._max < 0:
+            self._max = max(map(len, (*self.start, *self.end, *self.floating)), default=0)
+        return self._max
+
     def holds(self, text: str) -> bool:
         """``text`` (lower case) occurs inside some part (a placeholder must not)."""
-        return any(text in p for group in (self.exact, self.start, self.end, self.floating) for p in group)
+        found = self._holds.get(text)
+        if found is None:
+            found = self._holds[text] = any(
+                text in p for group in (self.exact, self.start, self.end, self.floating) for p in group
+            )
+        return found
 
 
 def resource_tokens(pattern: str) -> list[Token]:
@@ -156,7 +172,7 @@ def resource_tokens(pattern: str) -> list[Token]:
     for m in REFERENCE.finditer(pattern):
         out += tokens_of([(pattern[pos : m.start()], False)])
         name = m.group(1)
-        out += [(LIT, name)] if name in LITERAL_ESCAPES else [(2, "")]
+        out += [(LIT, name)] if name in LITERAL_ESCAPES else [(STAR, "")]
         pos = m.end()
     out += tokens_of([(pattern[pos:], False)])
     return out
@@ -334,7 +350,7 @@ class Canonicalizer:
 def _shape(resource: str) -> tuple[str, tuple[str, ...]]:
     """(the resource's text with its candidate levels left out, the candidate names)."""
     levels = resource.split("/")
-    chosen = _candidates(resource)
+    chosen = _candidates(resource) if "\x00" not in resource else []  # NUL marks a left-out level
     if not chosen:
         return resource, ()
     names = tuple(levels[i] for i in chosen)
@@ -347,10 +363,14 @@ def _renamed_document(
     document: dict[str, Any], entries: list[tuple[Any, str, list[str]]], mapping: dict[str, str]
 ) -> dict[str, Any]:
     def rename(value: str) -> str:
-        levels = value.split("/")
-        for i in _candidates(value):
-            levels[i] = mapping.get(levels[i], levels[i])
-        return "/".join(levels)
+        kept, names = _shape(value)
+        if not names:
+            return value
+        pieces = kept.split("\x00")
+        out = [pieces[0]]
+        for name, piece in zip(names, pieces[1:], strict=True):
+            out += (mapping.get(name, name), piece)
+        return "".join(out)
 
     replaced: dict[int, dict[str, Any]] = {}
     for statement, key, values in entries:
@@ -464,3 +484,8 @@ def shared_simulation(
         facts = facts_for(holder, entry[0], entry[1], renaming)
         out += facts if facts is not None else analyse(holder, inv)
     return out
+
+
+def forget() -> None:
+    """Empty this module's memos (``simulate.clear_caches``)."""
+    _shape.cache_clear()

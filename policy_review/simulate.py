@@ -50,6 +50,7 @@ from iot_semantics.policy_match import (
 )
 from iot_semantics.topics import ReservedApi, parse_reserved
 from iot_semantics.variables import REFERENCE
+from policy_review import canonical
 from policy_review.canonical import Parts, shared_simulation
 from policy_review.devices import (
     DEFAULT_ACCOUNT,
@@ -1497,6 +1498,7 @@ def clear_caches() -> None:
     """Forget what earlier reviews in this process computed (a benchmark's runs start cold)."""
     _OPENED.clear()
     _RESIDUALS.clear()
+    canonical.forget()
 
 
 def world_constants(inv: Inventory) -> Parts:

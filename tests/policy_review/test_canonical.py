@@ -122,18 +122,20 @@ def test_only_opaque_names_are_renamed(tmp_path: Path) -> None:
 
 def test_fleets_of_one_shape_are_simulated_once_and_each_named_in_its_own_facts(tmp_path: Path) -> None:
     fleets = ["line1", "line2", "cellA", "plant-b", "plant-c"]
-    docs = {f"P{i}": _policy(fleet, f"+/{T}") for i, fleet in enumerate(fleets)}  # '+' is literal: dead
+    docs = {f"P{i}": _policy(fleet) for i, fleet in enumerate(fleets)}  # dt/<fleet>/*: every device's topics
     inv = _inventory(tmp_path, docs)
     calls: list[Holder] = []
     shared = canonical.shared_simulation(inv, _parts(inv), _counting(calls))
     assert len(calls) == 2, "one simulation per length of fleet name (5 and 7 characters)"
     alone = simulate.simulate(inv, shared=False)
     assert sorted(map(repr, shared)) == sorted(map(repr, alone))
+    assert len(shared) == len(fleets), "each fleet's policy lets any device write another's topics"
     for fact in shared:
         assert fact.holder in inv.holders
         assert fact.policy in fact.holder.policies
         fleet = fleets[int(fact.policy.logical_id[1:])]
-        assert fleet in fact.pattern or not fact.pattern
+        assert fact.resource == f"topic/dt/{fleet}/dev-10", fact
+        assert fact.pattern.endswith(f"topic/dt/{fleet}/*"), fact
         assert "QQQQ" not in repr(fact), "no placeholder is left in a fact"
 
 

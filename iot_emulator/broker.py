@@ -18,7 +18,8 @@ from pathlib import Path
 
 from iot_emulator.ca import write_private
 from iot_emulator.errors import BrokerError
-from iot_emulator.moto_backend import free_port, stop_process
+from iot_emulator.moto_backend import stop_process
+from iot_emulator.ports import ATTEMPTS, free_port, held_by_another, listens
 
 __all__ = ["Broker", "BrokerError"]
 
@@ -30,6 +31,8 @@ class Broker:
         self.state_dir = state_dir
         self.ca_file, self.cert_file, self.key_file = ca_file, cert_file, key_file
         self.port = port or free_port()
+        #: The port was chosen here (not given): if another process takes it first, choose again.
+        self._chosen = not port
         self.username = "iot-double-edge"
         self.password = secrets.token_urlsafe(24)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -46,6 +49,17 @@ class Broker:
         # Hash in place, so the password never appears on a command line.
         tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
         subprocess.run([tool, "-U", str(passwords)], check=True, capture_output=True)  # noqa: S603
+        for attempt in range(ATTEMPTS if self._chosen else 1):
+            if self._run(binary, passwords, timeout):
+                self._chosen = False  # a restart keeps the port the edge relays to
+                return self
+            if not self._chosen or attempt == ATTEMPTS - 1:
+                break
+            self.port = free_port()
+        raise BrokerError(f"mosquitto could not listen on 127.0.0.1:{self.port}: another process holds it")
+
+    def _run(self, binary: str, passwords: Path, timeout: float) -> bool:
+        """Start mosquitto on ``self.port``; False when another process holds the port."""
         config = self.state_dir / "mosquitto.conf"
         config.write_text(
             "\n".join(
@@ -75,19 +89,32 @@ class Broker:
                 ]
             )
         )
-        log = (self.state_dir / "mosquitto.log").open("ab")
-        self._proc = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)  # noqa: S603
+        with (self.state_dir / "mosquitto.log").open("ab") as log:
+            self._proc = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)  # noqa: S603
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                self._proc = None
+                if held_by_another(self.port):
+                    return False
                 raise BrokerError(f"mosquitto exited at start; see {self.state_dir / 'mosquitto.log'}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            if self._ready():
+                return True
+            time.sleep(0.05)
         self.stop()
         raise BrokerError(f"mosquitto did not listen on 127.0.0.1:{self.port} within {timeout:g} s")
+
+    def _ready(self) -> bool:
+        """mosquitto itself listens on the port (not another process that took it first)."""
+        assert self._proc is not None
+        own = listens(self._proc.pid, self.port)
+        if own is not None:
+            return own
+        try:  # no /proc: a connection is the best sign there is
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         stop_process(self._proc)

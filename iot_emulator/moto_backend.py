@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,9 @@ from types import TracebackType
 from typing import Any
 
 from iot_emulator.errors import MotoError
+from iot_emulator.ports import ATTEMPTS, free_port, held_by_another, listens
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "double", "AWS_SECRET_ACCESS_KEY": "double"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) -> None:
@@ -46,16 +39,28 @@ def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 5.0) -> No
 class MotoServer:
     def __init__(self, port: int | None = None, *, recording: Path | None = None) -> None:
         self.port = port or free_port()
+        self._chosen = not port
         self.url = f"http://127.0.0.1:{self.port}"
         self.recording = recording
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> MotoServer:
+        for attempt in range(ATTEMPTS if self._chosen else 1):
+            if self._run(timeout):
+                return self
+            if not self._chosen or attempt == ATTEMPTS - 1:
+                break
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+        raise MotoError(f"moto server could not listen on {self.url}: another process holds the port")
+
+    def _run(self, timeout: float) -> bool:
+        """Start the server on ``self.port``; False when another process holds the port."""
         env = dict(os.environ)
         if self.recording is not None:
             env.update(MOTO_ENABLE_RECORDING="True", MOTO_RECORDER_FILEPATH=str(self.recording))
         env["MOTO_PORT"] = str(self.port)
-        self._proc = subprocess.Popen(  # noqa: S603 - fixed command
+        self._proc = proc = subprocess.Popen(  # noqa: S603 - fixed command
             [sys.executable, "-m", "iot_emulator.moto_app", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -63,16 +68,19 @@ class MotoServer:
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):  # noqa: S310 - loopback
-                    self._restore()
-                    return self
-            except OSError:
-                if self._proc.poll() is not None:
-                    raise MotoError(
-                        "moto server exited at start; run it alone to see why: python -m iot_emulator.moto_app"
-                    ) from None
-                time.sleep(0.1)
+            if proc.poll() is not None:
+                self._proc = None
+                if held_by_another(self.port):
+                    return False
+                raise MotoError("moto server exited at start; run it alone to see why: python -m iot_emulator.moto_app")
+            if listens(proc.pid, self.port) is not False:  # its own listener (None: /proc cannot tell)
+                try:
+                    with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):  # noqa: S310 - loopback
+                        self._restore()
+                        return True
+                except OSError:
+                    pass
+            time.sleep(0.1)
         self.stop()
         raise MotoError(f"moto server did not answer on {self.url} within {timeout:g} s")
 

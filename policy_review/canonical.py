@@ -68,7 +68,6 @@ if TYPE_CHECKING:
 #: The characters a renamed level holds (and its placeholder): what thing, shadow, job and template
 #: names allow, so the validators of those names treat a name and its placeholder alike.
 NAME = re.compile(r"[A-Za-z0-9_-]+")
-_WORD = re.compile(r"[A-Za-z0-9_-]+")
 _MIN_LENGTH = 2
 _MAX_LENGTH = 64
 #: Placeholder letters: a placeholder is these letters, the index of the name in base 6.
@@ -415,7 +414,7 @@ class _Back:
         """A text (a detail, a resource pattern): word by word."""
         if not self.back:
             return text
-        return _WORD.sub(lambda m: self._one(m.group(0)), text)
+        return NAME.sub(lambda m: self._one(m.group(0)), text)
 
 
 def facts_for(holder: Holder, renamed: Holder, facts: Iterable[Fact], renaming: Renaming) -> list[Fact] | None:

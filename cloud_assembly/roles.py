@@ -49,19 +49,6 @@ def _published_apis(allows: list[dict[str, Any]]) -> set[ReservedApi]:
     return out
 
 
-def grants_register_thing(document: Mapping[str, Any]) -> bool:
-    return ReservedApi.REGISTER_THING in _published_apis(_allows(document))
-
-
-def is_core_device_policy(document: Mapping[str, Any]) -> bool:
-    return _is_core(_allows(document), _published_apis(_allows(document)))
-
-
-def _is_core(allows: list[dict[str, Any]], apis: set[ReservedApi]) -> bool:
-    greengrass_action = any(a.lower().startswith("greengrass:") for s in allows for a in actions(s))
-    return greengrass_action or ReservedApi.GREENGRASS in apis
-
-
 def denies_everything(document: Mapping[str, Any]) -> bool:
     if not statements(document) or _allows(document):
         return False
@@ -81,7 +68,7 @@ def role_of(policy: IotPolicy, device_policy_names: set[str]) -> PolicyRole:
     apis = _published_apis(allows)
     if ReservedApi.REGISTER_THING in apis:
         return PolicyRole.CLAIM
-    if _is_core(allows, apis):
+    if ReservedApi.GREENGRASS in apis or any(a.lower().startswith("greengrass:") for s in allows for a in actions(s)):
         return PolicyRole.CORE_DEVICE
     if denies_everything(policy.document):
         return PolicyRole.QUARANTINE

@@ -19,7 +19,7 @@ from pathlib import Path
 from iot_emulator.ca import write_private
 from iot_emulator.errors import BrokerError
 from iot_emulator.moto_backend import stop_process
-from iot_emulator.ports import ATTEMPTS, free_port, held_by_another, listens
+from iot_emulator.ports import free_port, held_by_another, listens, start_child
 
 __all__ = ["Broker", "BrokerError"]
 
@@ -49,17 +49,15 @@ class Broker:
         # Hash in place, so the password never appears on a command line.
         tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
         subprocess.run([tool, "-U", str(passwords)], check=True, capture_output=True)  # noqa: S603
-        for attempt in range(ATTEMPTS if self._chosen else 1):
-            if self._run(binary, passwords, timeout):
-                self._chosen = False  # a restart keeps the port the edge relays to
-                return self
-            if not self._chosen or attempt == ATTEMPTS - 1:
-                break
-            self.port = free_port()
-        raise BrokerError(f"mosquitto could not listen on 127.0.0.1:{self.port}: another process holds it")
+        port = start_child(lambda p: self._run(binary, passwords, timeout, p), self.port, chosen=self._chosen)
+        if port is None:
+            raise BrokerError(f"mosquitto could not listen on 127.0.0.1:{self.port}: another process holds it")
+        self._chosen = False  # a restart keeps the port the edge relays to
+        return self
 
-    def _run(self, binary: str, passwords: Path, timeout: float) -> bool:
-        """Start mosquitto on ``self.port``; False when another process holds the port."""
+    def _run(self, binary: str, passwords: Path, timeout: float, port: int) -> bool:
+        """Start mosquitto on ``port`` (it becomes ``self.port``); False when another process holds it."""
+        self.port = port
         config = self.state_dir / "mosquitto.conf"
         config.write_text(
             "\n".join(

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from iot_emulator.errors import MotoError
-from iot_emulator.ports import ATTEMPTS, free_port, held_by_another, listens
+from iot_emulator.ports import free_port, held_by_another, listens, start_child
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "double", "AWS_SECRET_ACCESS_KEY": "double"}
 
@@ -45,17 +45,13 @@ class MotoServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> MotoServer:
-        for attempt in range(ATTEMPTS if self._chosen else 1):
-            if self._run(timeout):
-                return self
-            if not self._chosen or attempt == ATTEMPTS - 1:
-                break
-            self.port = free_port()
-            self.url = f"http://127.0.0.1:{self.port}"
-        raise MotoError(f"moto server could not listen on {self.url}: another process holds the port")
+        if start_child(lambda p: self._run(timeout, p), self.port, chosen=self._chosen) is None:
+            raise MotoError(f"moto server could not listen on {self.url}: another process holds the port")
+        return self
 
-    def _run(self, timeout: float) -> bool:
-        """Start the server on ``self.port``; False when another process holds the port."""
+    def _run(self, timeout: float, port: int) -> bool:
+        """Start the server on ``port`` (it becomes ``self.port``); False when another process holds it."""
+        self.port, self.url = port, f"http://127.0.0.1:{port}"
         env = dict(os.environ)
         if self.recording is not None:
             env.update(MOTO_ENABLE_RECORDING="True", MOTO_RECORDER_FILEPATH=str(self.recording))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 #: How often a child is started again on a fresh port when the one chosen for it was taken.
@@ -72,3 +73,16 @@ def held_by_another(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def start_child(run: Callable[[int], bool], port: int, *, chosen: bool) -> int | None:
+    """``run(port)`` starts a child server on ``port`` and says whether it listens there (False:
+    another process holds the port). A port the caller ``chosen`` with ``free_port`` is chosen
+    again, up to ``ATTEMPTS`` times; a port it was given is tried once. The port the child
+    listens on, or None when every one tried was taken."""
+    for attempt in range(ATTEMPTS if chosen else 1):
+        if attempt:
+            port = free_port()
+        if run(port):
+            return port
+    return None

@@ -547,9 +547,4 @@ def walked_variables(document: Mapping[str, Any]) -> list[str]:
 
 def unknown_variables(document: Mapping[str, Any]) -> list[str]:
     """Policy variables in ``document`` that AWS IoT does not define (they never substitute)."""
-    return sorted({v for v in referenced_variables(document) if not _known(v)})
-
-
-@lru_cache(maxsize=4096)
-def _known(name: str) -> bool:
-    return var.is_known(name)
+    return sorted({v for v in referenced_variables(document) if not var.is_known(v)})

@@ -8,6 +8,7 @@ evaluator, the review's rules and its simulation.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 #: The name of the thing whose certificate made the connection (set only when the client ID is a
 #: thing's name).
@@ -86,6 +87,7 @@ CLIENT_ID_VAR = ref(CLIENT_ID)
 ATTRIBUTE_REFERENCE = re.compile(r"\$\{" + ATTRIBUTE.pattern + r"\}")
 
 
+@lru_cache(maxsize=4096)
 def is_known(name: str) -> bool:
     """True for a documented policy variable (``iot:ThingName`` is not one)."""
     if name in LITERAL_ESCAPES or name in KNOWN or ATTRIBUTE.fullmatch(name):

@@ -190,7 +190,7 @@ def _statements(document: Any) -> list[Any] | None:
     return as_list(document.get("Statement"))
 
 
-def _resources(statement: Any) -> Iterator[tuple[str, list[str]]] | None:
+def _resources(statement: Any) -> list[tuple[str, list[str]]] | None:
     """(field, resource strings) of a statement; None when one is not a string."""
     if not isinstance(statement, dict):
         return None
@@ -201,7 +201,7 @@ def _resources(statement: Any) -> Iterator[tuple[str, list[str]]] | None:
             if not all(isinstance(v, str) for v in values):
                 return None
             out.append((key, values))
-    return iter(out)
+    return out
 
 
 def _condition_values(value: Any) -> Iterator[str]:
@@ -233,7 +233,7 @@ class Canonicalizer:
     def __init__(self, constants: Parts) -> None:
         self.constants = constants
         self._placeholders: dict[int, list[str]] = {}
-        self._owns: dict[tuple[str, ...], Parts] = {}
+        self._owns: dict[tuple[tuple[str, ...], tuple[str, ...]], Parts] = {}
         self._constant_free: dict[str, bool] = {}
 
     def placeholders(self, length: int) -> list[str]:
@@ -258,25 +258,22 @@ class Canonicalizer:
             self._placeholders[length] = found
         return found
 
-    def _own(self, signature: tuple[str, ...]) -> Parts:
-        """The parts of a holder's own text (kept resource text, then condition values after ``\x01``)."""
-        found = self._owns.get(signature)
+    def _own(self, kept: tuple[str, ...], values: tuple[str, ...]) -> Parts:
+        """The parts of a holder's own text: its resources with the candidate levels left out, its
+        condition values."""
+        found = self._owns.get((kept, values))
         if found is None:
             found = Parts()
-            values = False
-            for text in signature:
-                if text == "\x01":
-                    values = True
-                elif values:
-                    found.add_value(text)
-                    found.add_tokens(resource_tokens(text))
-                else:
-                    for field in text.split("/", 1)[0].split(":"):  # the ARN's partition, region, account
-                        found.add_value(field)
-                    found.add_tokens(resource_tokens(text))
+            for text in kept:
+                for field in text.split("/", 1)[0].split(":"):  # the ARN's partition, region, account
+                    found.add_value(field)
+                found.add_tokens(resource_tokens(text))
+            for text in values:
+                found.add_value(text)
+                found.add_tokens(resource_tokens(text))
             if len(self._owns) > 10_000:
                 self._owns.clear()
-            self._owns[signature] = found
+            self._owns[(kept, values)] = found
         return found
 
     def _opaque(self, name: str) -> bool:
@@ -310,7 +307,7 @@ class Canonicalizer:
                 if isinstance(statement, dict) and "Condition" in statement:
                     values += _condition_values(statement["Condition"])
             layout.append(entries)
-        own = self._own((*kept, "\x01", *values))
+        own = self._own(tuple(kept), tuple(values))
         lowered = {n: n.lower() for n in names}
         counts: dict[str, int] = {}
         for low in lowered.values():

@@ -41,6 +41,11 @@ _MAX_FREE_COMBINATIONS = 8
 _WILDCARD_BEFORE_VARIABLE = re.compile(r"[*?][^/]*\$\{")
 
 
+def certificate_id(name: str) -> str:
+    """The certificate ID the simulation gives device ``name``."""
+    return f"cert-of-{name}"
+
+
 @dataclass(frozen=True)
 class Device:
     name: str
@@ -263,7 +268,9 @@ def _with_document(policy: Policy, document: dict[str, Any]) -> Policy:
 def _device(
     name: str, value: str, thing_type: str | None, attributes: dict[str, str], policies: list[Policy]
 ) -> Device:
-    return Device(name, thing_type, attributes, f"cert-of-{name}", tuple(policies), tuple(p.compiled for p in policies))
+    return Device(
+        name, thing_type, attributes, certificate_id(name), tuple(policies), tuple(p.compiled for p in policies)
+    )
 
 
 def _body_thing_type(body: Mapping[str, Any]) -> str | None:
@@ -299,7 +306,7 @@ def world(holder: Holder, *, deployment: Deployment | None = None) -> World:
     for v in values:
         name = STANDALONE_NAMES[v]
         w.devices[v] = Device(
-            name, thing_type, dict.fromkeys(attributes, name), f"cert-of-{name}", tuple(policies), compiled
+            name, thing_type, dict.fromkeys(attributes, name), certificate_id(name), tuple(policies), compiled
         )
     return w
 
@@ -318,7 +325,7 @@ def device_named(holder: Holder, name: str) -> Device:
         name,
         sample.thing_type,
         dict.fromkeys(sample.attributes, name),
-        f"cert-of-{name}",
+        certificate_id(name),
         sample.policies,
         sample.compiled,
     )

@@ -57,8 +57,10 @@ from policy_review.devices import (
     DEFAULT_PARTITION,
     DEFAULT_REGION,
     STANDALONE_NAMES,
+    Deployment,
     Device,
     World,
+    certificate_id,
     world,
 )
 from policy_review.model import Holder, Inventory, Policy
@@ -752,7 +754,7 @@ def _admitted(text: str, prefixes: Sequence[str | None]) -> bool:
 
 def _connect_candidates(world: World, device: Device, cache: WorldCache) -> list[str]:
     names = [device.name, *(d.name for d in world.devices.values() if d is not device)]
-    candidates = [*names, f"{device.name}#2", _NOT_A_THING, "+", "#"]
+    candidates = [*names, *_other_client_ids(device.name)]
     legit = Session(world, device, device.name, {}, cache)
     for piece in legit.view(CONNECT).pieces("client"):
         for other in world.victims:
@@ -764,6 +766,12 @@ def _connect_candidates(world: World, device: Device, cache: WorldCache) -> list
                 if found:
                     candidates.append(found)
     return list(dict.fromkeys(candidates))
+
+
+def _other_client_ids(name: str) -> tuple[str, ...]:
+    """Client IDs a device ``name`` tries beside the devices' names: a ``#n`` suffix (Greengrass
+    cores connect so), one that names no thing, and the MQTT wildcards."""
+    return (f"{name}#2", _NOT_A_THING, "+", "#")
 
 
 @lru_cache(maxsize=256)
@@ -1403,6 +1411,10 @@ def _own_templates(s: Session) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+#: The certificate topics of the provisioning API every claim may use.
+_CERTIFICATE_API = (Glob.parse("$aws/certificates/create/*"), Glob.parse("$aws/certificates/create-from-csr/*"))
+
+
 def _claim_facts(a: Analysis) -> None:
     w = a.world
     claim = w.attacker
@@ -1423,7 +1435,7 @@ def _claim_facts(a: Analysis) -> None:
             break
     mqtt = [s for s in all_sessions if s.client_id is not None] or all_sessions[-1:]
     templates = sorted({t for s in mqtt for t in _own_templates(s)})
-    api = [Glob.parse("$aws/certificates/create/*"), Glob.parse("$aws/certificates/create-from-csr/*")]
+    api = [*_CERTIFICATE_API]
     api += [Glob.parse(f"$aws/provisioning-templates/{t.replace('*', '?')}/provision/*") for t in templates]
     beyond = Target((ANY,), tuple(api))
     for s in mqtt:
@@ -1503,15 +1515,16 @@ def clear_caches() -> None:
 
 def world_constants(inv: Inventory) -> Parts:
     """The literal parts of every glob and value the simulation brings to a holder standing alone
-    beside its policies (``canonical``: a fleet name none of them can meet may be renamed)."""
+    beside its policies (``canonical``: a fleet name none of them can meet may be renamed), read
+    from the same pieces the simulation uses."""
     parts = Parts()
-    globs: list[Glob] = [ANY, NONEMPTY, DOLLAR, *WILDCARD_CHARACTERS, _UNSUBSTITUTED, _ONE_LEVEL]
+    globs: list[Glob] = [ANY, NONEMPTY, DOLLAR, *WILDCARD_CHARACTERS, _UNSUBSTITUTED, _ONE_LEVEL, *_CERTIFICATE_API]
     globs += [g for shapes, unlike in _NAME_SHAPES.values() for g in (*shapes, *unlike)]
-    globs += [Glob.parse("$aws/certificates/create/*"), Glob.parse("$aws/certificates/create-from-csr/*")]
-    values = [_NOT_A_THING, "+", "#", "true", "false", *(r.name for r in inv.role_aliases)]
-    values += [DEFAULT_PARTITION, "aws-cn", DEFAULT_REGION, DEFAULT_ACCOUNT, "amazonaws.com", "amazonaws.com.cn"]
+    values = ["true", "false", *(r.name for r in inv.role_aliases)]  # IsAttached; the role aliases tried
+    for partition in (DEFAULT_PARTITION, "aws-cn"):  # the URL suffix differs in China
+        values += Deployment(partition, DEFAULT_REGION, DEFAULT_ACCOUNT).bindings().values()
     for name in STANDALONE_NAMES.values():
-        values += [name, f"{name}#2", f"cert-of-{name}"]
+        values += [name, *_other_client_ids(name), certificate_id(name)]
         targets = [t for _, t in _reserved_targets(name)] + [_thing_target(name), _named(name)]
         globs += [g for t in targets for g in (*t.globs, *t.excl)]
         globs += [_thing_topics(name), *_aims(name)]
